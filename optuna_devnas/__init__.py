@@ -1,0 +1,42 @@
+"""optuna-devnas: device-aware neural architecture search for Optuna.
+
+``import optuna_devnas`` stays light: the public names below are imported on first use, so
+torch, botorch and mlflow load only when the part that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "Architecture": "optuna_devnas.spaces",
+    "CellSpace": "optuna_devnas.spaces",
+    "DataNotFoundError": "optuna_devnas._errors",
+    "DevnasError": "optuna_devnas._errors",
+    "InputShapeError": "optuna_devnas._errors",
+    "InvalidArchitectureError": "optuna_devnas._errors",
+    "TensorData": "optuna_devnas.data",
+    "ValidationAccuracy": "optuna_devnas.objectives",
+    "ValidationError": "optuna_devnas.objectives",
+    "load_cifar": "optuna_devnas.data",
+    "load_digits": "optuna_devnas.data",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optuna_devnas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
