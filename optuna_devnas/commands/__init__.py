@@ -1,0 +1,1 @@
+"""Sub-commands of the ``devnas`` command line (see ``optuna_devnas.cli``)."""
