@@ -1,0 +1,35 @@
+# make demo: set up .venv and run the main job (a real device-aware search on digits).
+# make test: set up .venv and run ruff, mypy and the whole pytest suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# constraints.txt pins what this project's own machines install (torch from local disk,
+# MLflow below 3.18); users of the package get pyproject.toml's open ranges.
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+
+.PHONY: install demo test lint typecheck pytest benchmarks clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	PYTHONUNBUFFERED=1 $(BIN)/python examples/demo.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from optuna_devnas import DataNotFoundError, load_cifar, load_digits
+from optuna_devnas.data import load_data
+
+
+def test_digits_split_is_seeded_and_stratified() -> None:
+    a, b, c = load_digits(seed=0), load_digits(seed=0), load_digits(seed=1)
+    assert a.train_x.shape == (1437, 1, 8, 8) and a.val_x.shape == (360, 1, 8, 8)
+    assert torch.equal(a.val_y, b.val_y) and not torch.equal(a.val_y, c.val_y)
+    assert torch.bincount(a.val_y).min() >= 35  # every class in validation
+    assert a.input_shape == (1, 8, 8) and a.num_classes == 10
+    assert -1.0 <= float(a.train_x.min()) and float(a.train_x.max()) <= 1.0
+
+
+def test_digits_resized_to_cifar_shape() -> None:
+    data = load_data("digits32")
+    assert data.input_shape == (3, 32, 32)
+    assert torch.equal(data.train_x[:, 0], data.train_x[:, 2])
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="val_fraction=1.5"):
+        load_digits(val_fraction=1.5)
+    with pytest.raises(ValueError, match="imagenet"):
+        load_data("imagenet")
+
+
+def test_missing_cifar_folder_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataNotFoundError, match="nowhere"):
+        load_cifar(missing)
+    with pytest.raises(DataNotFoundError, match="cifar-100-python"):
+        load_cifar(tmp_path, name="cifar100")
+
+
+def test_corrupt_cifar_folder_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"not a pickle")
+    with pytest.raises(DataNotFoundError, match="incomplete or corrupted"):
+        load_cifar(tmp_path)
