@@ -1,0 +1,217 @@
+"""DPPSampler against Optuna's samplers on NAS-Bench-201: hypervolume gap and time per trial.
+
+Each run searches NAS-Bench-201's cell space (six edges, five operations each, suggested
+define-by-run) for the Pareto front of test error against device latency, read from the table
+in ``../shared/data/nb201/`` (see its README). The hypervolume gap is the one of
+``../shared/DESIGN.md`` section 9: both objectives min-max normalized over the whole table,
+reference point 1.1, gap = 100 x (1 - HV(found) / HV(true front)), read along each run at every
+budget. The sampler's own time per trial is read along the same runs (and along longer timing
+runs for 500 trials).
+
+Usage (from the repository root)::
+
+    nice -n 10 .venv/bin/python -m benchmarks.nb201 --seeds 10 --jobs 2 \\
+        --results benchmarks/results/nb201.jsonl --output benchmarks/results/nb201.md
+
+``--results`` keeps every finished run (JSON lines) and, with ``--resume``, skips runs already
+there, so a long benchmark can be stopped and continued; the tables are always recomputed from
+the records.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+import json
+import multiprocessing
+import os
+from pathlib import Path
+import platform
+import sys
+import time
+from typing import Any
+
+from benchmarks._nb201_report import markdown
+from benchmarks._nb201_run import RunSpec, gaps_at, problem_for, run, time_at
+from benchmarks._nb201_samplers import OURS, SAMPLERS, dpp_available
+from benchmarks._nb201_table import DEFAULT_TABLE
+
+DEFAULT_PROBLEMS = ("cifar10:raspi4", "cifar100:hwnb360_c100_pixel_litert_lat_ms_median")
+# Rough relative cost, to start the slow runs first so the pool does not end on one long run.
+_COST = {"botorch": 100.0, "gp": 10.0, "dpp": 10.0, "dpp-cheap": 10.0, "nsga2": 1.0}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", default=str(DEFAULT_TABLE), help="nb201_joined.csv.gz path")
+    parser.add_argument(
+        "--problem",
+        action="append",
+        help="DATASET:DEVICE (cifar10|cifar100|imagenet16-120 : a help_lat_ms_ suffix or a "
+        f"latency column); repeatable. Default: {' and '.join(DEFAULT_PROBLEMS)}",
+    )
+    parser.add_argument("--dataset", help="shortcut for one --problem, with --device")
+    parser.add_argument("--device", help="shortcut for one --problem, with --dataset")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    parser.add_argument("--budgets", type=_ints, default=(25, 50, 100, 200))
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
+    parser.add_argument("--botorch-trials", type=int, default=50)
+    parser.add_argument("--botorch-seeds", type=int, default=3)
+    parser.add_argument("--timing-trials", type=int, default=500)
+    parser.add_argument("--timing-samplers", default="dpp-cheap,dpp,gp")
+    parser.add_argument("--timing-seeds", type=int, default=1, help="seeds run to timing-trials")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (runs in parallel)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--results", help="JSON-lines file that keeps every finished run")
+    parser.add_argument("--resume", action="store_true", help="skip runs found in --results")
+    parser.add_argument("--profile", action="store_true", help="cProfile the DPPSampler runs")
+    parser.add_argument("--output", help="write the markdown tables to this file")
+    args = parser.parse_args(argv)
+    if (args.dataset is None) != (args.device is None):
+        parser.error("--dataset and --device go together")
+    problems = list(args.problem or [])
+    if args.dataset is not None:
+        problems.append(f"{args.dataset}:{args.device}")
+    args.problems = [tuple(p.split(":", 1)) for p in (problems or DEFAULT_PROBLEMS)]
+    args.samplers = [s for s in args.samplers.split(",") if s]
+    unknown = [s for s in args.samplers if s not in SAMPLERS]
+    if unknown:
+        parser.error(f"unknown samplers {unknown}; known: {list(SAMPLERS)}")
+    if args.resume and not args.results:
+        parser.error("--resume needs --results")
+    return args
+
+
+def plan(args: argparse.Namespace) -> list[RunSpec]:
+    """Every run the arguments ask for, the slow ones first."""
+    budgets = tuple(sorted(args.budgets))
+    timing = set(args.timing_samplers.split(","))
+    specs = []
+    for dataset, device in args.problems:
+        for sampler in args.samplers:
+            seeds = args.seeds if sampler != "botorch" else min(args.seeds, args.botorch_seeds)
+            for seed in range(seeds):
+                n_trials = budgets[-1]
+                if sampler == "botorch":
+                    n_trials = min(n_trials, args.botorch_trials)
+                elif sampler in timing and seed < args.timing_seeds:
+                    n_trials = max(n_trials, args.timing_trials)
+                specs.append(
+                    RunSpec(
+                        table=args.table,
+                        dataset=dataset,
+                        device=device,
+                        sampler=sampler,
+                        seed=seed,
+                        n_trials=n_trials,
+                        budgets=budgets,
+                        threads=args.threads,
+                        profile=args.profile and sampler in OURS,
+                    )
+                )
+    return sorted(specs, key=lambda s: -_COST.get(s.sampler, 0.5) * s.n_trials)
+
+
+def _load(path: str | None) -> list[dict[str, Any]]:
+    if not path or not Path(path).is_file():
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _progress(done: int, total: int, record: dict[str, Any], started: float) -> str:
+    gaps = " ".join(f"{b}:{g:.2f}" for b, g in record["gaps"].items() if g is not None)
+    at = time_at(record, min(record["completed"], 200))
+    status = "FAILED " + record["error"].strip().splitlines()[-1] if record["error"] else "ok"
+    return (
+        f"[{done}/{total} {time.perf_counter() - started:6.0f}s] {record['dataset']}:"
+        f"{record['device']} {record['sampler']} seed {record['seed']}: {record['completed']} "
+        f"trials in {record['total_s']:.0f}s, gap {gaps}, "
+        f"{(at or 0):.3f}s/trial near the end, {record['duplicates']} repeats, {status}"
+    )
+
+
+def _execute(specs: list[RunSpec], jobs: int) -> Iterator[dict[str, Any]]:
+    """Records of ``specs`` as they finish: in this process for one job, else in a pool."""
+    if jobs <= 1:
+        yield from map(run, specs)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(run, spec) for spec in specs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if any(s in OURS for s in args.samplers) and not dpp_available():
+        print("DPPSampler is not importable yet: running the peers only.", file=sys.stderr)
+        args.samplers = [s for s in args.samplers if s not in OURS]
+    specs = plan(args)
+    stored = _load(args.results) if args.resume else []
+    done_keys = {
+        (r["dataset"], r["device"], r["sampler"], r["seed"]): r
+        for r in stored
+        if r["table"] == args.table
+    }
+    records = []
+    todo = []
+    for spec in specs:
+        old = done_keys.get(spec.key())
+        if old is not None and old["n_trials"] >= spec.n_trials:
+            records.append(old)
+        else:
+            todo.append(spec)
+    print(
+        f"{len(specs)} runs planned, {len(specs) - len(todo)} found in {args.results}, "
+        f"{len(todo)} to run with {args.jobs} job(s)",
+        flush=True,
+    )
+    started = time.perf_counter()
+    for done, record in enumerate(_execute(todo, args.jobs), start=1):
+        records.append(record)
+        print(_progress(done, len(todo), record, started), flush=True)
+        if args.results:
+            Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+            with open(args.results, "a") as f:
+                f.write(json.dumps(record) + "\n")
+    elapsed = time.perf_counter() - started
+    budgets = tuple(sorted(args.budgets))
+    sections = [
+        f"Measured with optuna {_version('optuna')}, optuna-integration "
+        f"{_version('optuna_integration')}, botorch {_version('botorch')}, torch "
+        f"{_version('torch')}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
+        f"(shared); {len(todo)} runs took {elapsed:.0f} s with {args.jobs} job(s).",
+        "",
+    ]
+    for dataset, device in args.problems:
+        mine = [r for r in records if r["dataset"] == dataset and r["device"] == device]
+        missing = [b for b in budgets for r in mine if str(b) not in r["gaps"]]
+        if missing:  # records from a run with other budgets: read the gaps from their values
+            problem = problem_for(args.table, dataset, device)
+            for r in mine:
+                r["gaps"].update(gaps_at(problem, r["values"], budgets))
+        sections.append(markdown(mine, budgets))
+    text = "\n".join(sections)
+    print(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+    return 0
+
+
+def _version(module: str) -> str:
+    from importlib.metadata import version
+
+    names = {"optuna_integration": "optuna-integration"}
+    return version(names.get(module, module))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
