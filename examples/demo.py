@@ -66,7 +66,9 @@ def main() -> None:
         error, latency, params = trial.values
         secs = (trial.duration.total_seconds()) if trial.duration else float("nan")
         cell = "-".join(space.from_params(trial.params).layers)
-        print(f"{trial.number:>5}  {error:6.3f}  {latency:7.3f}  {params:8.0f}  {secs:5.1f}  {cell}")
+        print(
+            f"{trial.number:>5}  {error:6.3f}  {latency:7.3f}  {params:8.0f}  {secs:5.1f}  {cell}"
+        )
 
     study.optimize(objective, n_trials=args.trials, callbacks=[show])
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Pareto front:")

@@ -143,8 +143,11 @@ def load_cifar(
     return TensorData(name, train_x, train_y, val_x, val_y, 10 if name == "cifar10" else 100)
 
 
-def load_data(name: str, *, seed: int = 0, root: str | None = None, size: int | None = None) -> TensorData:
-    """A data set by name: ``"digits"``, ``"digits32"`` (3x32x32), ``"cifar10"``, ``"cifar100"``."""
+def load_data(
+    name: str, *, seed: int = 0, root: str | None = None, size: int | None = None
+) -> TensorData:
+    """A data set by name: ``"digits"``, ``"digits32"`` (3x32x32), ``"cifar10"`` or
+    ``"cifar100"`` (CIFAR needs ``root``, the local folder)."""
     if name == "digits":
         return load_digits(seed=seed, size=size)
     if name == "digits32":

@@ -183,7 +183,9 @@ class ValidationError(Objective):
                 "expected non-negative numbers."
             )
         resolve_device(device)
-        self.data = data if isinstance(data, TensorData) else load_data(data, seed=seed, root=data_root)
+        self.data = (
+            data if isinstance(data, TensorData) else load_data(data, seed=seed, root=data_root)
+        )
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size

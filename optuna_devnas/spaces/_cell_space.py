@@ -123,7 +123,9 @@ class CellSpace:
                 f"Got parameters {sorted(params)}, but expected {self.length_param!r} among them."
             )
         n_layers = int(params[self.length_param])
-        missing = [self.layer_param(i) for i in range(n_layers) if self.layer_param(i) not in params]
+        missing = [
+            self.layer_param(i) for i in range(n_layers) if self.layer_param(i) not in params
+        ]
         if missing:
             raise InvalidArchitectureError(f"Got parameters without {missing}.")
         return self._template.with_layers([params[self.layer_param(i)] for i in range(n_layers)])

@@ -55,6 +55,8 @@ class LearnedGroupConv(nn.Module):
     ``condensed()``, which computes the same outputs.
     """
 
+    mask: torch.Tensor  # (out_channels, in_channels), 1 where a connection is kept
+
     def __init__(
         self, in_channels: int, out_channels: int, *, groups: int, condense_factor: int
     ) -> None:
@@ -128,14 +130,14 @@ class LearnedGroupConv(nn.Module):
 class CondensedGroupConv(nn.Module):
     """Inference form of :class:`LearnedGroupConv`: gather the kept inputs, grouped 1x1 conv."""
 
+    index: torch.Tensor  # (groups * kept_per_group,) input channels, group by group
+
     def __init__(
         self, index: torch.Tensor, out_channels: int, *, groups: int, kept_per_group: int
     ) -> None:
         super().__init__()
         self.register_buffer("index", index.clone())
-        self.conv = nn.Conv2d(
-            groups * kept_per_group, out_channels, 1, groups=groups, bias=False
-        )
+        self.conv = nn.Conv2d(groups * kept_per_group, out_channels, 1, groups=groups, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x.index_select(1, self.index))

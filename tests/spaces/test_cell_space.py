@@ -29,7 +29,11 @@ def test_suggest_records_the_cell_define_by_run() -> None:
 
 def test_space_size_and_enumeration() -> None:
     space = CellSpace(max_layers=3)
-    assert [len(space.initial()), len(list(space.enumerate(2))), len(list(space.enumerate(3)))] == [
+    assert [
+        len(space.initial()),
+        len(list(space.enumerate(2))),
+        len(list(space.enumerate(3))),
+    ] == [
         6,
         18,
         108,
