@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import importlib
+import logging
 import sys
 
 # Sub-command modules under optuna_devnas.commands, in the order ``devnas --help`` lists them.
@@ -33,7 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _WithoutTraceback(logging.Filter):
+    """Keep Optuna's one-line "Trial N failed ... because of ..." warning, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.getLogger("optuna.study._optimize").addFilter(_WithoutTraceback())
     parser = build_parser()
     args = parser.parse_args(argv)
     from optuna_devnas._errors import DevnasError

@@ -103,7 +103,8 @@ class DenseCellNetwork(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
+        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        if not tracing and (x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape):
             raise InputShapeError(
                 f"Got an input of shape {tuple(x.shape)}, but this network was built for "
                 f"(batch, {', '.join(map(str, self.input_shape))})."

@@ -1,0 +1,122 @@
+"""``devnas export``: a trained trial's network as TorchScript or ONNX, plus its architecture.
+
+The network is rebuilt from the trial's architecture, loaded with the weights its trial saved
+in the artifact store, condensed to its inference form, exported, then loaded back and checked
+against the trained model on a batch of validation images before the command reports success.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optuna_devnas._errors import DevnasError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained trial's network (TorchScript or ONNX)",
+        description="Export a trial's trained network and its architecture JSON.",
+    )
+    parser.add_argument("--storage", required=True, help="Optuna storage URL")
+    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--trial", type=int, required=True, help="trial number")
+    parser.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--artifacts", help="artifact folder (default: the study's)")
+    parser.set_defaults(func=run)
+
+
+def load_trained_model(
+    storage: str, study_name: str, number: int, artifacts: str | None = None
+) -> tuple[torch.nn.Module, Any, Any]:
+    """The trained network of trial ``number``, its architecture, and the study's data."""
+    import tempfile
+
+    from optuna.artifacts import FileSystemArtifactStore, download_artifact
+
+    from optuna_devnas.commands._job import WEIGHTS_ATTR, load_study
+    from optuna_devnas.data import load_data
+    from optuna_devnas.spaces import ARCHITECTURE_ATTR, Architecture
+
+    study, config = load_study(storage, study_name)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise DevnasError(f"Study {study_name!r} has no trial {number} (0..{len(trials) - 1}).")
+    trial = trials[number]
+    if WEIGHTS_ATTR not in trial.user_attrs or ARCHITECTURE_ATTR not in trial.user_attrs:
+        raise DevnasError(
+            f"Trial {number} has no trained weights (state {trial.state.name}); export a "
+            "complete trial of a search that trains networks."
+        )
+    arch = Architecture.from_dict(trial.user_attrs[ARCHITECTURE_ATTR])
+    data = load_data(config.data, seed=config.seed, root=config.data_root)
+    model = arch.build(num_classes=data.num_classes, input_shape=data.input_shape)
+    folder = Path(artifacts or config.artifacts)
+    if not folder.is_dir():
+        raise DevnasError(f"Artifact folder {str(folder)!r} does not exist; pass --artifacts.")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "weights.pt"
+        download_artifact(
+            artifact_store=FileSystemArtifactStore(str(folder)),
+            artifact_id=trial.user_attrs[WEIGHTS_ATTR],
+            file_path=str(path),
+        )
+        model.load_state_dict(torch.load(path, weights_only=True))
+    # The masks of learned group convolutions are buffers, so the stage is restored with them;
+    # mark the modules as fully condensed so condense() keeps the trained masks.
+    from optuna_devnas.spaces import LearnedGroupConv
+
+    for module in model.modules():
+        if isinstance(module, LearnedGroupConv):
+            module.stage = module.condense_factor - 1
+    return model.eval(), arch, data
+
+
+def run(args: argparse.Namespace) -> int:
+    from optuna_devnas.spaces import condense
+
+    model, arch, data = load_trained_model(args.storage, args.study, args.trial, args.artifacts)
+    deployed = condense(model).eval()
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "architecture.json").write_text(arch.to_json() + "\n")
+    batch = data.val_x[:16]
+    with torch.no_grad():
+        expected = model(batch)
+    example = batch[:1]
+    if args.format == "torchscript":
+        path = output / "model.pt"
+        traced = torch.jit.trace(deployed, example, check_trace=False)
+        traced.save(str(path))
+        loaded = torch.jit.load(str(path))
+        with torch.no_grad():
+            got = torch.cat([loaded(batch[i : i + 1]) for i in range(len(batch))])
+    else:
+        path = output / "model.onnx"
+        export_onnx(deployed, example, path)
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        got = torch.cat(
+            [torch.from_numpy(session.run(None, {name: batch[i : i + 1].numpy()})[0]) for i in range(len(batch))]
+        )
+    difference = float((got - expected).abs().max())
+    if difference > 1e-3:
+        raise DevnasError(f"Exported model differs from the trained one by {difference:.2e}.")
+    print(f"devnas export: wrote {path} and {output / 'architecture.json'} ({arch}); "
+          f"max difference to the trained model on {len(batch)} images: {difference:.1e}")
+    return 0
+
+
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Export ``model`` to ONNX at batch size 1 (the latency setting)."""
+    try:
+        torch.onnx.export(model, (example,), str(path), input_names=["input"], dynamo=False)
+    except TypeError:  # older torch without the dynamo flag
+        torch.onnx.export(model, (example,), str(path), input_names=["input"])
