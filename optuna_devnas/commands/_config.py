@@ -89,7 +89,9 @@ class SearchConfig:
                     "of 'minimize'/'maximize', one per value it returns."
                 )
         if self.sampler not in SAMPLER_NAMES:
-            raise ConfigError(f"Got sampler={self.sampler!r}, but expected one of {SAMPLER_NAMES}.")
+            raise ConfigError(
+                f"Got sampler={self.sampler!r}, but expected one of {SAMPLER_NAMES}."
+            )
         for name in ("epochs", "trials", "max_layers", "latency_threads", "heartbeat_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Got {name}={getattr(self, name)!r}, but expected >= 1.")

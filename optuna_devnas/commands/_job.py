@@ -140,7 +140,9 @@ class CheapObjectives:
         return lambda params: self.value(name, params)
 
 
-def make_sampler(config: SearchConfig, cheap: CheapObjectives | None) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    config: SearchConfig, cheap: CheapObjectives | None
+) -> optuna.samplers.BaseSampler:
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=config.seed)
     if config.sampler == "nsga2":
@@ -226,7 +228,9 @@ def _artifact_dir(config: SearchConfig) -> str:
     return str(path)
 
 
-def _save_weights(trial: optuna.Trial, model: torch.nn.Module, store: FileSystemArtifactStore) -> None:
+def _save_weights(
+    trial: optuna.Trial, model: torch.nn.Module, store: FileSystemArtifactStore
+) -> None:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     scratch = Path(_scratch_dir()) / f"trial-{trial._trial_id}-weights.pt"

@@ -104,13 +104,18 @@ def run(args: argparse.Namespace) -> int:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         got = torch.cat(
-            [torch.from_numpy(session.run(None, {name: batch[i : i + 1].numpy()})[0]) for i in range(len(batch))]
+            [
+                torch.from_numpy(session.run(None, {name: batch[i : i + 1].numpy()})[0])
+                for i in range(len(batch))
+            ]
         )
     difference = float((got - expected).abs().max())
     if difference > 1e-3:
         raise DevnasError(f"Exported model differs from the trained one by {difference:.2e}.")
-    print(f"devnas export: wrote {path} and {output / 'architecture.json'} ({arch}); "
-          f"max difference to the trained model on {len(batch)} images: {difference:.1e}")
+    print(
+        f"devnas export: wrote {path} and {output / 'architecture.json'} ({arch}); "
+        f"max difference to the trained model on {len(batch)} images: {difference:.1e}"
+    )
     return 0
 
 
