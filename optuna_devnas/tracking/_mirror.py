@@ -1,0 +1,328 @@
+"""One MLflow experiment kept in step with one Optuna study: a parent run, a nested run per trial.
+
+The Optuna storage is the record and MLflow a view of it, so every write here can be repeated
+without harm: runs are found again by their tags (``devnas.role`` and ``optuna.study_name`` on
+the parent; ``mlflow.parentRunId`` and ``optuna.trial_number`` on trial runs), metrics carry
+timestamps taken from the trial (MLflow's SQL store drops exact duplicates), params and
+artifacts are rewritten with the same values, and a trial run gets its ``devnas.synced`` tag
+last, so a write cut short is redone by the next sync. Both the tracker and ``sync_study`` write
+through :class:`StudyMirror`; what to do when MLflow fails is the tracker's business.
+
+Everything goes through ``MlflowClient`` with explicit run ids, never the fluent active-run
+stack, so threads of ``study.optimize(n_jobs=...)`` can share a mirror.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+import datetime
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_devnas.tracking import _pareto
+from optuna_devnas.tracking._records import (
+    ARCHITECTURE_ATTR,
+    PARENT_TAG,
+    PARETO_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    STUDY_TAG,
+    SYNCED_TAG,
+    TRIAL_TAG,
+    millis,
+    objective_names,
+    readable_architecture,
+    trial_record,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+_PAGE = 1000
+
+
+@dataclass
+class _TrialRun:
+    run_id: str
+    synced: str | None = None  # trial state written in full, from the devnas.synced tag
+    pareto: str | None = None
+    live_steps: set[tuple[str, int]] = field(default_factory=set)  # (metric, step) sent live
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync did: the runs it created, updated, and found already up to date."""
+
+    experiment_id: str
+    parent_run_id: str
+    created: int
+    updated: int
+    unchanged: int
+
+
+class StudyMirror:
+    """Writes ``study`` into ``experiment_name`` of the tracking store behind ``client``.
+
+    Args:
+        client:
+            An ``mlflow.MlflowClient`` for the tracking store.
+        study:
+            The Optuna study (its storage is the record).
+        experiment_name:
+            MLflow experiment of the parent run (created if missing).
+        metric_names:
+            Names of the objective values when the study has no ``metric_names``.
+        parent_tags:
+            Extra tags for the parent run when it is created (e.g. the sampler's class).
+    """
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        study: optuna.Study,
+        *,
+        experiment_name: str,
+        metric_names: Sequence[str] | None = None,
+        parent_tags: dict[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.study = study
+        self.experiment_name = experiment_name
+        self.metric_names = objective_names(study, metric_names)
+        self._parent_tags = dict(parent_tags or {})
+        self._lock = threading.RLock()
+        self._experiment_id: str | None = None
+        self._parent_id: str | None = None
+        self._runs: dict[int, _TrialRun] = {}
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """Run id of the study's parent run, once known."""
+        return self._parent_id
+
+    def run_ids(self) -> dict[int, str]:
+        """Run id of each trial (by number) that has a run so far."""
+        with self._lock:
+            return {number: run.run_id for number, run in self._runs.items()}
+
+    # -- finding and creating runs -------------------------------------------------------------
+
+    def connect(self) -> str:
+        """Find or create the experiment and the parent run, and reload the trial runs."""
+        with self._lock:
+            if self._experiment_id is None:
+                self._experiment_id = self._experiment()
+            if self._parent_id is None:
+                tags = {
+                    ROLE_TAG: "study",
+                    STUDY_TAG: self.study.study_name,
+                    "optuna.directions": ",".join(d.name for d in self.study.directions),
+                    "optuna.metric_names": ",".join(self.metric_names),
+                    **self._parent_tags,
+                }
+                starts = [t.datetime_start for t in self.study.get_trials(deepcopy=False)]
+                start = min((s for s in starts if s is not None), default=None)
+                self._parent_id = self._find_or_create(
+                    f"tags.`{ROLE_TAG}` = 'study'",
+                    lambda run: run.data.tags.get(STUDY_TAG) == self.study.study_name,
+                    tags=tags,
+                    run_name=self.study.study_name,
+                    start_time=millis(start),
+                )
+            loaded: dict[int, _TrialRun] = {}
+            for run in self._search(f"tags.`{PARENT_TAG}` = '{self._parent_id}'"):
+                number = int(run.data.tags.get(TRIAL_TAG, -1))
+                known = loaded.get(number)
+                if number < 0 or (known is not None and known.run_id < run.info.run_id):
+                    continue
+                loaded[number] = _TrialRun(
+                    run.info.run_id, run.data.tags.get(SYNCED_TAG), run.data.tags.get(PARETO_TAG)
+                )
+                if number in self._runs:  # keep what this process already sent live
+                    loaded[number].live_steps = self._runs[number].live_steps
+            self._runs = loaded
+            return self._parent_id
+
+    def _experiment(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        try:
+            return str(self.client.create_experiment(self.experiment_name))
+        except Exception:  # another worker created it first
+            experiment = self.client.get_experiment_by_name(self.experiment_name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def _search(self, filter_string: str) -> list[Run]:
+        assert self._experiment_id is not None
+        runs: list[Run] = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self._experiment_id], filter_string, max_results=_PAGE, page_token=token
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _find_or_create(
+        self, filter_string: str, match: Any, *, tags: dict[str, str], run_name: str,
+        start_time: int,
+    ) -> str:  # fmt: skip
+        """The earliest matching run; or a new one. Workers that race to create the same run
+        all keep the earliest (by start time, then id) and delete their own extra copy."""
+
+        def earliest() -> str | None:
+            runs = [run for run in self._search(filter_string) if match(run)]
+            runs.sort(key=lambda run: (run.info.start_time, run.info.run_id))
+            return runs[0].info.run_id if runs else None
+
+        found = earliest()
+        if found is not None:
+            return found
+        assert self._experiment_id is not None
+        created = self.client.create_run(
+            self._experiment_id, start_time=start_time, tags=tags, run_name=run_name
+        ).info.run_id
+        winner = earliest() or created
+        if winner != created:
+            self.client.delete_run(created)
+        return winner
+
+    def _trial_run(self, number: int, start: datetime.datetime | None) -> _TrialRun:
+        with self._lock:
+            if number in self._runs:
+                return self._runs[number]
+            parent = self.connect() if self._parent_id is None else self._parent_id
+            if number in self._runs:
+                return self._runs[number]
+            run_id = self._find_or_create(
+                f"tags.`{PARENT_TAG}` = '{parent}' and tags.`{TRIAL_TAG}` = '{number}'",
+                lambda run: True,
+                tags={
+                    ROLE_TAG: "trial",
+                    STUDY_TAG: self.study.study_name,
+                    TRIAL_TAG: str(number),
+                    PARENT_TAG: parent,
+                    STATE_TAG: TrialState.RUNNING.name,
+                },
+                run_name=f"trial {number}",
+                start_time=millis(start),
+            )
+            self._runs[number] = _TrialRun(run_id)
+            return self._runs[number]
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def log_step(
+        self, trial: optuna.Trial, key: str, value: float, step: int, timestamp: int
+    ) -> None:
+        """Send one training-curve point of a running trial to its run (created if needed)."""
+        run = self._trial_run(trial.number, trial.datetime_start)
+        self.client.log_metric(run.run_id, key, value, timestamp=timestamp, step=step)
+        run.live_steps.add((key, step))
+
+    def write_trial(self, trial: FrozenTrial) -> bool:
+        """Write everything about ``trial``; return whether its run was created by this call."""
+        with self._lock:
+            existed = trial.number in self._runs
+        run = self._trial_run(trial.number, trial.datetime_start)
+        record = trial_record(trial, self.metric_names, skip_steps=run.live_steps)
+        self.client.log_batch(run.run_id, metrics=record.metrics[:1000], params=record.params)
+        for start in range(1000, len(record.metrics), 1000):
+            self.client.log_batch(run.run_id, metrics=record.metrics[start : start + 1000])
+        for start in range(0, len(record.tags), 100):
+            self.client.log_batch(run.run_id, tags=record.tags[start : start + 100])
+        if record.architecture is not None:
+            self.client.log_dict(run.run_id, record.architecture, "architecture.json")
+        if record.status != "RUNNING":
+            self.client.set_terminated(run.run_id, record.status, end_time=record.end_time)
+            self.client.set_tag(run.run_id, SYNCED_TAG, trial.state.name)
+            run.synced = trial.state.name
+        return not existed
+
+    def sync(self) -> SyncResult:
+        """Bring every trial of the study up to date in MLflow (finished ones only once)."""
+        parent = self.connect()
+        created = updated = unchanged = 0
+        for trial in self.study.get_trials(deepcopy=False):
+            if trial.state == TrialState.WAITING:
+                continue
+            with self._lock:
+                known = self._runs.get(trial.number)
+            if known is not None and known.synced == trial.state.name:
+                unchanged += 1
+            elif self.write_trial(trial):
+                created += 1
+            else:
+                updated += 1
+        assert self._experiment_id is not None
+        return SyncResult(self._experiment_id, parent, created, updated, unchanged)
+
+    def log_pareto_front(self) -> list[int]:
+        """Log the front as ``pareto_front.csv`` and ``pareto_front.png`` on the parent run and
+        tag each trial run ``pareto=true`` or ``false``; return the front's trial numbers."""
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            return []
+        parent = self.connect() if self._parent_id is None else self._parent_id
+        front = sorted(trial.number for trial in self.study.best_trials)
+        members = set(front)
+        readable = {t.number: readable_architecture(t.user_attrs.get(ARCHITECTURE_ATTR)) or ""
+                    for t in complete if t.number in members}  # fmt: skip
+        rows = _pareto.front_rows(
+            [t for t in complete if t.number in members], self.metric_names, self.run_ids(),
+            readable,
+        )  # fmt: skip
+        self.client.log_text(parent, _pareto.rows_to_csv(rows), "pareto_front.csv")
+        figure = _pareto.plot_front(
+            np.array([t.values for t in complete]),
+            np.array([t.number in members for t in complete]),
+            np.array([all(c <= 0 for c in t.constraints.values()) for t in complete]),
+            self.metric_names,
+            self.study.study_name,
+        )
+        self.client.log_figure(parent, figure, "pareto_front.png")
+        last = max((t.datetime_complete for t in complete if t.datetime_complete), default=None)
+        self.client.log_metric(
+            parent, "pareto_front_size", len(front), timestamp=millis(last), step=len(complete)
+        )
+        for trial in complete:
+            with self._lock:
+                run = self._runs.get(trial.number)
+            wanted = "true" if trial.number in members else "false"
+            if run is not None and run.pareto != wanted:
+                self.client.set_tag(run.run_id, PARETO_TAG, wanted)
+                run.pareto = wanted
+        return front
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Log trial counts on the parent run and end it with ``status``."""
+        parent = self.connect() if self._parent_id is None else self._parent_id
+        trials = self.study.get_trials(deepcopy=False)
+        last = max((t.datetime_complete for t in trials if t.datetime_complete), default=None)
+        stamp = millis(last)
+        counts = {state: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+        for trial in trials:
+            if trial.state in counts:
+                counts[trial.state] += 1
+        from mlflow.entities import Metric
+
+        metrics = [
+            Metric(f"n_{state.name.lower()}", count, stamp, len(trials))
+            for state, count in counts.items()
+        ]
+        self.client.log_batch(parent, metrics=metrics)
+        if status == "RUNNING":
+            self.client.update_run(parent, status="RUNNING")
+        else:
+            self.client.set_terminated(parent, status, end_time=stamp)

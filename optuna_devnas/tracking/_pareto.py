@@ -1,0 +1,113 @@
+"""The Pareto front of a study as a table (CSV text) and a figure, for the study's parent run.
+
+Which trials are on the front is Optuna's answer (``study.best_trials``, which honours
+directions and constraints); this module only lays the answer out. The figure is drawn on a
+bare :class:`matplotlib.figure.Figure` rather than through ``pyplot`` or Optuna's matplotlib
+plots, because those go through pyplot's global figure manager and backend, which is neither
+thread-safe (trackers run in ``n_jobs`` threads) nor free of side effects in a user's notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import csv
+import io
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from optuna.trial import FrozenTrial
+
+MAX_PANELS = 6
+"""At most this many objective pairs are drawn (all pairs of up to 4 objectives)."""
+
+
+def front_rows(
+    trials: Sequence[FrozenTrial],
+    metric_names: Sequence[str],
+    run_ids: dict[int, str],
+    readable: dict[int, str],
+) -> list[dict[str, Any]]:
+    """One row per trial of ``trials`` (the front): number, run id, values, architecture,
+    constraints and parameters, with the same columns in every row."""
+    param_names = sorted({name for trial in trials for name in trial.params})
+    constraint_names = sorted({name for trial in trials for name in trial.constraints})
+    rows = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        row: dict[str, Any] = {"trial": trial.number, "run_id": run_ids.get(trial.number, "")}
+        row.update(zip(metric_names, trial.values or (), strict=False))
+        row["architecture"] = readable.get(trial.number, "")
+        for name in constraint_names:
+            row[f"constraint.{name}"] = trial.constraints.get(name, "")
+        for name in param_names:
+            row[name] = trial.params.get(name, "")
+        rows.append(row)
+    return rows
+
+
+def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """``rows`` as CSV text with a header line (empty string for no rows)."""
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def plot_front(
+    values: np.ndarray,
+    on_front: np.ndarray,
+    feasible: np.ndarray,
+    metric_names: Sequence[str],
+    title: str,
+) -> Figure:
+    """Scatter of the trials' objective values with the front highlighted.
+
+    Args:
+        values:
+            Objective values of the completed trials, ``(n_trials, n_objectives)``.
+        on_front:
+            Boolean mask ``(n_trials,)``: the trial is on the Pareto front.
+        feasible:
+            Boolean mask ``(n_trials,)``: the trial satisfies its constraints.
+        metric_names:
+            One axis label per objective.
+        title:
+            Figure title (the study name).
+
+    One objective: value against trial order, the best trials marked. Two or more: one panel per
+    pair of objectives (at most :data:`MAX_PANELS`).
+    """
+    from matplotlib.figure import Figure
+
+    values = np.asarray(values, dtype=float)
+    n_objectives = values.shape[1]
+    if n_objectives == 1:
+        pairs: list[tuple[int, int]] = [(-1, 0)]
+    else:
+        pairs = list(itertools.combinations(range(n_objectives), 2))[:MAX_PANELS]
+    figure = Figure(figsize=(4.5 * len(pairs), 4.0), layout="constrained")
+    axes = figure.subplots(1, len(pairs), squeeze=False)[0]
+    order = np.arange(len(values))
+    for axis, (i, j) in zip(axes, pairs, strict=True):
+        x = order if i < 0 else values[:, i]
+        y = values[:, j]
+        other = ~on_front
+        axis.scatter(x[other & feasible], y[other & feasible], c="tab:blue", s=18, label="trial")
+        if (other & ~feasible).any():
+            axis.scatter(
+                x[other & ~feasible], y[other & ~feasible], c="0.6", marker="x", s=18,
+                label="infeasible",
+            )  # fmt: skip
+        axis.scatter(x[on_front], y[on_front], c="tab:red", s=30, label="Pareto front")
+        axis.set_xlabel("trial" if i < 0 else metric_names[i])
+        axis.set_ylabel(metric_names[j])
+        axis.grid(alpha=0.3)
+    axes[0].legend(loc="best", fontsize="small")
+    figure.suptitle(title)
+    return figure

@@ -1,0 +1,83 @@
+"""``sync_study``: replay an Optuna study from its storage into MLflow, idempotently.
+
+Use it to fill MLflow after the fact: a study that ran without a tracker, on workers that could
+not reach the tracking server, or while the server was down. Runs are matched by tags, so
+syncing twice creates nothing new, and a study still running can be synced again later (its
+running trials are written as far as they got, and completed on the next sync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import optuna
+from optuna.trial import TrialState
+
+from optuna_devnas.tracking._mirror import StudyMirror, SyncResult
+from optuna_devnas.tracking._tracker import resolve_tracking_uri
+
+
+def sync_study(
+    storage: str | optuna.storages.BaseStorage,
+    study_name: str,
+    *,
+    tracking_uri: str | None = None,
+    experiment_name: str | None = None,
+    metric_names: Sequence[str] | None = None,
+    log_pareto_front: bool = True,
+) -> SyncResult:
+    """Write every trial of study ``study_name`` in ``storage`` to MLflow, without duplicates.
+
+    The study gets the same parent run and nested trial runs as with
+    :class:`~optuna_devnas.tracking.MLflowTracker` (runs the tracker already wrote are found
+    and completed, not copied). The parent run is ended once no trial is running or waiting.
+
+    Example:
+
+        .. code-block:: python
+
+            result = sync_study("sqlite:///search.db", "dpp", tracking_uri="http://mlflow:5000")
+            print(result.created, result.updated, result.unchanged)
+
+    Args:
+        storage:
+            The study's Optuna storage: a URL such as ``"sqlite:///search.db"`` or a storage.
+        study_name:
+            Name of the study in ``storage``.
+        tracking_uri:
+            MLflow tracking URI. Default ``None``: MLflow's current one (``sqlite:///mlflow.db``
+            in the working directory unless ``MLFLOW_TRACKING_URI`` says otherwise).
+        experiment_name:
+            MLflow experiment. Default ``None``: the study's name.
+        metric_names:
+            Names of the objective values when the study has no ``metric_names``.
+        log_pareto_front:
+            Log the Pareto front and tag its members. Default ``True``.
+
+    Returns:
+        A :class:`SyncResult` with the experiment, the parent run and the counts of trial runs
+        created, updated and unchanged.
+    """
+    if not isinstance(study_name, str) or not study_name:
+        raise ValueError(f"Got study_name={study_name!r}, but expected a non-empty string.")
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = optuna.get_all_study_names(storage)
+        raise ValueError(
+            f"Got study_name={study_name!r}, but the storage has only {sorted(names)!r}."
+        ) from None
+    from mlflow import MlflowClient
+
+    mirror = StudyMirror(
+        MlflowClient(resolve_tracking_uri(tracking_uri)),
+        study,
+        experiment_name=experiment_name or study_name,
+        metric_names=metric_names,
+    )
+    result = mirror.sync()
+    if log_pareto_front:
+        mirror.log_pareto_front()
+    active = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    mirror.finish("RUNNING" if active else "FINISHED")
+    return result

@@ -1,0 +1,335 @@
+"""``MLflowTracker``: an Optuna callback that mirrors a study into MLflow as it runs.
+
+Use it when a search should be comparable in the MLflow UI while it runs. The tracker adds
+failure handling on top of :class:`~optuna_devnas.tracking._mirror.StudyMirror`: a tracking
+failure (server down, timeout, locked database) never fails a trial or the study. The first
+failure warns once (:class:`TrackingWarning`); the tracker then stays quiet, retries at most
+every ``retry_interval`` seconds, and on success catches up every trial it missed. Training
+curves from :func:`~optuna_devnas.tracking.log_step` are written to the trial's storage as well,
+so nothing is lost even when MLflow is down for the whole study: ``devnas mlflow-sync`` (or
+:func:`~optuna_devnas.tracking.sync_study`) replays the study later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+import warnings
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from optuna_devnas.tracking._records import STEPS_ATTR_PREFIX, millis, objective_names
+from optuna_devnas.tracking._requests import fail_fast
+from optuna_devnas.tracking._steps import add_step_listener, remove_step_listener
+
+if TYPE_CHECKING:
+    from optuna_devnas.tracking._mirror import StudyMirror
+
+_logger = logging.getLogger(__name__)
+
+
+class TrackingWarning(UserWarning):
+    """MLflow could not be written to; the study goes on and the tracker catches up later."""
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """``tracking_uri``, or MLflow's current one (``MLFLOW_TRACKING_URI``, else the SQLite file
+    ``mlflow.db`` in the working directory), with relative SQLite paths made absolute so a
+    later change of directory does not move the store."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri() if tracking_uri is None else str(tracking_uri)
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
+        uri = prefix + os.path.abspath(uri[len(prefix) :])
+    return uri
+
+
+class MLflowTracker:
+    """Mirror Optuna studies into MLflow: a parent run per study, a nested run per trial.
+
+    Each trial run holds the trial's parameters, the architecture (param ``architecture`` and
+    artifact ``architecture.json``), every objective value under its metric name, duration,
+    constraint values, sampler state such as DPPSampler's stage and surrogate prediction, and
+    the training curves sent to :func:`~optuna_devnas.tracking.log_step`. When a tracked study
+    ends, the parent run gets the Pareto front (``pareto_front.csv`` and ``pareto_front.png``)
+    and front members are tagged ``pareto=true``.
+
+    Example:
+
+        .. code-block:: python
+
+            tracker = MLflowTracker(experiment_name="nas")
+            with tracker.track(study):
+                study.optimize(objective, n_trials=50, callbacks=[tracker])
+
+    Used only as a callback (without :meth:`track`), the tracker logs each finished trial but
+    neither per-step curves nor the Pareto front; call :meth:`log_pareto_front` and
+    :meth:`finish` yourself. For ask-and-tell loops, call ``tracker(study, frozen_trial)``.
+
+    Args:
+        tracking_uri:
+            MLflow tracking URI, e.g. ``"http://127.0.0.1:5000"`` or
+            ``"sqlite:///mlflow.db"``. Default ``None``: MLflow's current URI (the
+            ``MLFLOW_TRACKING_URI`` variable, else ``sqlite:///mlflow.db`` in the working
+            directory at construction).
+        experiment_name:
+            MLflow experiment (created if missing). Default ``None``: the study's name.
+        metric_names:
+            Names of the objective values, used when the study has no
+            ``study.metric_names``. Default ``None``: ``value`` or ``values_<i>``.
+        log_pareto_front:
+            Log the Pareto front when a tracked study ends. Default ``True``.
+        retry_interval:
+            Seconds between attempts to reach MLflow after a failure. Default 30.
+        request_timeout:
+            Seconds an HTTP request to a tracking server may take. Default 5.
+        max_retries:
+            Retries of a failed HTTP request (one second apart). Default 1. Both settings apply
+            only while the tracker calls MLflow and only where the user has not set
+            ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str | None = None,
+        experiment_name: str | None = None,
+        metric_names: Sequence[str] | None = None,
+        log_pareto_front: bool = True,
+        retry_interval: float = 30.0,
+        request_timeout: int = 5,
+        max_retries: int = 1,
+    ) -> None:
+        if tracking_uri is not None and (not isinstance(tracking_uri, str) or not tracking_uri):
+            raise ValueError(f"Got tracking_uri={tracking_uri!r}, but expected a URI or None.")
+        if experiment_name is not None and (
+            not isinstance(experiment_name, str) or not experiment_name.strip()
+        ):
+            raise ValueError(
+                f"Got experiment_name={experiment_name!r}, but expected a non-empty string."
+            )
+        if metric_names is not None and (
+            isinstance(metric_names, str) or not all(isinstance(n, str) for n in metric_names)
+        ):
+            raise ValueError(f"Got metric_names={metric_names!r}, but expected a list of str.")
+        if not retry_interval >= 0:
+            raise ValueError(f"Got retry_interval={retry_interval!r}, but expected >= 0.")
+        if not isinstance(request_timeout, int) or request_timeout < 1:
+            raise ValueError(
+                f"Got request_timeout={request_timeout!r}, but expected a positive integer."
+            )
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"Got max_retries={max_retries!r}, but expected an integer >= 0.")
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.experiment_name = experiment_name
+        self.metric_names = None if metric_names is None else list(metric_names)
+        self.log_pareto_front_at_end = log_pareto_front
+        self.retry_interval = float(retry_interval)
+        self.request_timeout = request_timeout
+        self.max_retries = max_retries
+        self._client: Any = None
+        self._lock = threading.RLock()
+        self._mirrors: dict[str, StudyMirror] = {}
+        self._behind: set[str] = set()  # studies with trials MLflow may be missing
+        self._offline_since: float | None = None
+        self._next_attempt = 0.0
+        self._listening = 0
+        self._steps: dict[tuple[str, int, str], list[list[float]]] = {}
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def track(self, study: optuna.Study) -> Iterator[MLflowTracker]:
+        """Track ``study`` within the block: open its parent run (catching up trials already in
+        the study), send per-step metrics to the trial runs, and at the end catch up, log the
+        Pareto front and end the parent run (``FINISHED``, or ``KILLED`` on an exception).
+        Pass the tracker to ``study.optimize(..., callbacks=[tracker])`` inside the block."""
+        mirror = self._mirror(study)
+
+        def start() -> None:
+            mirror.sync()
+            mirror.finish("RUNNING")
+
+        if self._attempt(start, force=True):
+            self._recovered(mirror)
+        with self._lock:
+            if self._listening == 0:
+                add_step_listener(self._on_step)
+            self._listening += 1
+        status = "FINISHED"
+        try:
+            yield self
+        except BaseException:
+            status = "KILLED"
+            raise
+        finally:
+            with self._lock:
+                self._listening -= 1
+                if self._listening == 0:
+                    remove_step_listener(self._on_step)
+            self.finish(study, status=status, log_pareto_front=self.log_pareto_front_at_end)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: write the finished ``trial`` (or catch up, after a failure)."""
+        mirror = self._mirror(study)
+        with self._lock:
+            for key in [k for k in self._steps if k[:2] == (study.study_name, trial.number)]:
+                del self._steps[key]
+            behind = self._offline_since is not None or study.study_name in self._behind
+        if behind:
+            self.catch_up(study)
+        else:
+            self._attempt(lambda: mirror.write_trial(trial))
+
+    def catch_up(self, study: optuna.Study, *, force: bool = False) -> bool:
+        """Write every trial MLflow is missing; return whether MLflow is up to date.
+
+        After a failure this is attempted at most every ``retry_interval`` seconds unless
+        ``force`` is set.
+        """
+        mirror = self._mirror(study)
+        if self._attempt(mirror.sync, force=force):
+            self._recovered(mirror)
+            return True
+        return False
+
+    def log_pareto_front(self, study: optuna.Study) -> list[int] | None:
+        """Log the Pareto front of ``study`` now; return the front's trial numbers (``None`` if
+        MLflow could not be written)."""
+        mirror = self._mirror(study)
+        front: list[int] = []
+
+        def log() -> None:
+            front.extend(mirror.log_pareto_front())
+
+        return front if self._attempt(log, force=True) else None
+
+    def finish(
+        self, study: optuna.Study, *, status: str = "FINISHED", log_pareto_front: bool = True
+    ) -> bool:
+        """Catch up, optionally log the Pareto front, and end the parent run with ``status``.
+
+        Returns whether MLflow is now up to date. If not, warns how to replay the study later.
+        """
+        mirror = self._mirror(study)
+        done = self.catch_up(study, force=True)
+        if done and log_pareto_front:
+            done = self.log_pareto_front(study) is not None
+        if done:
+            done = self._attempt(lambda: mirror.finish(status), force=True)
+        if not done:
+            warnings.warn(
+                f"MLflow at {self.tracking_uri} is missing part of study "
+                f"{study.study_name!r}; the Optuna storage has it all. Replay it with "
+                f"`devnas mlflow-sync --storage <storage URL> --study {study.study_name} "
+                f"--tracking-uri {self.tracking_uri}`.",
+                TrackingWarning,
+                stacklevel=3,
+            )
+        return done
+
+    def parent_run_id(self, study: optuna.Study) -> str | None:
+        """The MLflow run id of ``study``'s parent run, once created."""
+        mirror = self._mirrors.get(study.study_name)
+        return None if mirror is None else mirror.parent_run_id
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _mirror(self, study: optuna.Study) -> StudyMirror:
+        with self._lock:
+            mirror = self._mirrors.get(study.study_name)
+            if mirror is None:
+                objective_names(study, self.metric_names)  # bad names fail here, not in MLflow
+                if self._client is None:
+                    from mlflow import MlflowClient
+
+                    self._client = MlflowClient(self.tracking_uri)
+                from optuna_devnas.tracking._mirror import StudyMirror
+
+                mirror = StudyMirror(
+                    self._client,
+                    study,
+                    experiment_name=self.experiment_name or study.study_name,
+                    metric_names=self.metric_names,
+                    parent_tags={"optuna.sampler": type(study.sampler).__name__},
+                )
+                self._mirrors[study.study_name] = mirror
+            return mirror
+
+    def _attempt(self, action: Callable[[], object], *, force: bool = False) -> bool:
+        """Run ``action`` against MLflow; on any failure go offline instead of raising."""
+        with self._lock:
+            if self._offline_since is not None and not force:
+                if time.monotonic() < self._next_attempt:
+                    return False
+        try:
+            with fail_fast(timeout=self.request_timeout, max_retries=self.max_retries):
+                action()
+        except Exception as error:  # noqa: BLE001 - any tracking failure must spare the study
+            self._failed(error)
+            return False
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        with self._lock:
+            first = self._offline_since is None
+            if first:
+                self._offline_since = time.monotonic()
+            self._next_attempt = time.monotonic() + self.retry_interval
+            self._behind.update(self._mirrors)
+        if first:
+            warnings.warn(
+                f"Could not write to MLflow at {self.tracking_uri} "
+                f"({type(error).__name__}: {str(error)[:300]}). The study goes on; the tracker "
+                f"retries every {self.retry_interval:g} s and then catches up.",
+                TrackingWarning,
+                stacklevel=4,
+            )
+
+    def _recovered(self, mirror: StudyMirror) -> None:
+        with self._lock:
+            self._behind.discard(mirror.study.study_name)
+            if self._offline_since is not None:
+                _logger.info(
+                    "MLflow at %s is reachable again after %.0f s; caught up study %r.",
+                    self.tracking_uri,
+                    time.monotonic() - self._offline_since,
+                    mirror.study.study_name,
+                )
+                self._offline_since = None
+
+    def _on_step(self, trial: optuna.Trial, key: str, value: float, step: int) -> None:
+        """Step listener: record the point in the trial's storage, then send it to MLflow."""
+        if not isinstance(trial, optuna.Trial):
+            return
+        mirror = self._mirrors.get(trial.study.study_name)
+        if mirror is None:  # a study this tracker does not track
+            return
+        timestamp = millis(None)
+        storage_key = (trial.study.study_name, trial.number, key)
+        with self._lock:
+            points = self._steps.setdefault(storage_key, [])
+            points.append([step, value, timestamp])
+            points = list(points)
+        try:
+            # The storage is the record: a later sync replays the curve from here.
+            trial.study._storage.set_trial_system_attr(
+                trial._trial_id, STEPS_ATTR_PREFIX + key, points
+            )
+        except Exception as error:  # noqa: BLE001 - never fail the trial over tracking
+            warnings.warn(
+                f"Could not record {key!r} step {step} of trial {trial.number}: {error}",
+                TrackingWarning,
+                stacklevel=3,
+            )
+        with self._lock:
+            if self._offline_since is not None or trial.study.study_name in self._behind:
+                return
+        self._attempt(lambda: mirror.log_step(trial, key, value, step, timestamp))

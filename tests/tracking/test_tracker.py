@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+import shutil
+import warnings
+
+from mlflow import MlflowClient
+import optuna
+import pytest
+
+from optuna_devnas.data import TensorData, load_digits
+from optuna_devnas.objectives import ValidationError
+from optuna_devnas.spaces import CellSpace
+from optuna_devnas.tracking import MLflowTracker, TrackingWarning, sync_study
+
+SPACE = CellSpace(max_layers=3)
+
+
+def test_default_store_holds_a_parent_run_and_a_nested_run_per_trial(
+    tmp_path: Path,
+    migrated_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_objective: Callable[..., Callable],
+    make_study: Callable[..., optuna.Study],
+    check_mirror: Callable[..., None],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shutil.copy(migrated_store, tmp_path / "mlflow.db")  # MLflow's default store, migrated
+    study = make_study("default-store")
+    tracker = MLflowTracker(experiment_name="devnas-test")
+    assert tracker.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrackingWarning)
+        with tracker.track(study):
+            study.optimize(
+                make_objective(SPACE, fail_on=2, prune_on=4),
+                n_trials=8,
+                n_jobs=2,
+                callbacks=[tracker],
+                catch=(ValueError,),
+            )
+
+    assert [t.state.name for t in study.trials].count("FAIL") == 1
+    check_mirror(tracker.tracking_uri, "devnas-test", study)
+    parent = MlflowClient(tracker.tracking_uri).get_run(tracker.parent_run_id(study))
+    assert parent.data.tags["optuna.sampler"] == "RandomSampler"
+    assert parent.data.tags["optuna.metric_names"] == "val_error,size"
+
+
+def test_metric_names_default_to_optunas_and_can_be_given(
+    sqlite_uri: str, read_mlflow: Callable
+) -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"], study_name="names")
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 2.0), n_trials=2)
+    # Used without track(): finish() writes the trials, the front, and ends the parent run.
+    assert MLflowTracker(tracking_uri=sqlite_uri, experiment_name="a").finish(study)
+    given = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="b", metric_names=["e", "a:%"])
+    assert given.finish(study)
+    assert read_mlflow(sqlite_uri, "a").trials["names"][0].data.metrics["values_1"] == 2.0
+    assert read_mlflow(sqlite_uri, "b").trials["names"][0].data.metrics["a._"] == 2.0
+    with pytest.raises(ValueError, match="metric_names='err'"):
+        MLflowTracker(tracking_uri=sqlite_uri, metric_names="err")
+    with pytest.raises(ValueError, match="2 objective"):
+        MLflowTracker(tracking_uri=sqlite_uri, metric_names=["only one"]).finish(study)
+
+
+def test_a_dead_server_never_fails_the_study_and_sync_fills_in_later(
+    unused_port: int,
+    sqlite_uri: str,
+    make_objective: Callable[..., Callable],
+    make_study: Callable[..., optuna.Study],
+    check_mirror: Callable[..., None],
+) -> None:
+    study = make_study("offline")
+    tracker = MLflowTracker(
+        tracking_uri=f"http://127.0.0.1:{unused_port}", max_retries=0, retry_interval=0.0
+    )
+    with pytest.warns(TrackingWarning) as caught:
+        with tracker.track(study):
+            study.optimize(make_objective(SPACE), n_trials=4, callbacks=[tracker])
+    assert len(study.trials) == 4 and all(t.state.name == "COMPLETE" for t in study.trials)
+    messages = [str(w.message) for w in caught]
+    assert sum("Could not write to MLflow" in m for m in messages) == 1  # warns once
+    assert sum("devnas mlflow-sync" in m for m in messages) == 1
+    # The curves were recorded in the Optuna storage, so nothing is lost.
+    result = sync_study(study._storage, "offline", tracking_uri=sqlite_uri)
+    assert (result.created, result.updated, result.unchanged) == (4, 0, 0)
+    check_mirror(sqlite_uri, "offline", study)
+
+
+def test_validation_error_training_curve_is_logged_per_epoch(
+    sqlite_uri: str, read_mlflow: Callable
+) -> None:
+    digits = load_digits(seed=0)
+    small = TensorData(
+        "digits-small", digits.train_x[:128], digits.train_y[:128], digits.val_x[:64],
+        digits.val_y[:64], digits.num_classes,
+    )  # fmt: skip
+    train = ValidationError(data=small, epochs=2)
+    space = CellSpace(max_layers=1)
+    study = optuna.create_study(study_name="training")
+    tracker = MLflowTracker(tracking_uri=sqlite_uri)
+    with tracker.track(study):
+        study.optimize(lambda t: train(space.suggest(t), trial=t), n_trials=1, callbacks=[tracker])
+    run = read_mlflow(sqlite_uri, "training").trials["training"][0]
+    client = MlflowClient(sqlite_uri)
+    history = client.get_metric_history(run.info.run_id, "val_error")
+    assert [m.step for m in history][:2] == [0, 1]
+    assert [m.value for m in history][:2] == pytest.approx(train.history)
+    assert run.data.metrics["value"] == pytest.approx(train.history[-1])
+    intermediate = client.get_metric_history(run.info.run_id, "intermediate_value")
+    assert [m.value for m in intermediate] == pytest.approx(train.history)
+
+
+def test_arguments_are_validated() -> None:
+    with pytest.raises(ValueError, match="retry_interval=-1"):
+        MLflowTracker(tracking_uri="sqlite:///x.db", retry_interval=-1)
+    with pytest.raises(ValueError, match="request_timeout=0"):
+        MLflowTracker(tracking_uri="sqlite:///x.db", request_timeout=0)
+    with pytest.raises(ValueError, match="max_retries=-2"):
+        MLflowTracker(tracking_uri="sqlite:///x.db", max_retries=-2)
+    with pytest.raises(ValueError, match="experiment_name=''"):
+        MLflowTracker(tracking_uri="sqlite:///x.db", experiment_name="")
