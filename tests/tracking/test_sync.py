@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mlflow import MlflowClient
+import optuna
+import pytest
+
+from optuna_devnas.cli import main
+from optuna_devnas.spaces import CellSpace
+from optuna_devnas.tracking import MLflowTracker, sync_study
+
+SPACE = CellSpace(max_layers=3)
+
+
+def test_mlflow_sync_replays_a_study_and_twice_creates_nothing_new(
+    tmp_path: Path,
+    sqlite_uri: str,
+    capsys: pytest.CaptureFixture[str],
+    read_mlflow: Callable,
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="untracked", storage=storage)
+
+    def objective(trial: optuna.Trial) -> float:
+        arch = SPACE.suggest(trial)
+        for step in range(2):
+            trial.report(1.0 / (len(arch.layers) + step), step)
+        return 1.0 / len(arch.layers)
+
+    study.optimize(objective, n_trials=5)
+    args = ["mlflow-sync", "--storage", storage, "--study", "untracked"]
+    args += ["--tracking-uri", sqlite_uri, "--experiment", "replayed"]
+
+    assert main(args) == 0
+    assert "5 trial runs created, 0 updated, 0 unchanged" in capsys.readouterr().out
+    first = read_mlflow(sqlite_uri, "replayed")
+    assert main(args) == 0
+    assert "0 trial runs created, 0 updated, 5 unchanged" in capsys.readouterr().out
+    second = read_mlflow(sqlite_uri, "replayed")  # asserts no duplicate runs
+
+    runs = second.trials["untracked"]
+    assert {n: r.info.run_id for n, r in runs.items()} == {
+        n: r.info.run_id for n, r in first.trials["untracked"].items()
+    }
+    best = study.best_trial.number
+    for trial in study.trials:
+        run = runs[trial.number]
+        assert run.data.metrics["value"] == trial.value
+        assert run.data.tags["pareto"] == str(trial.number == best).lower()
+        history = second.client.get_metric_history(run.info.run_id, "intermediate_value")
+        assert sorted((m.step, m.value) for m in history) == sorted(
+            trial.intermediate_values.items()
+        )
+    assert second.parents["untracked"].info.status == "FINISHED"
+
+
+def test_sync_writes_a_running_trial_and_completes_it_later(
+    sqlite_uri: str, read_mlflow: Callable
+) -> None:
+    study = optuna.create_study(study_name="running")
+    trial = study.ask()
+    SPACE.suggest(trial)
+    result = sync_study(study._storage, "running", tracking_uri=sqlite_uri)
+    assert (result.created, result.updated, result.unchanged) == (1, 0, 0)
+    back = read_mlflow(sqlite_uri, "running")
+    assert back.trials["running"][0].info.status == "RUNNING"
+    assert back.parents["running"].info.status == "RUNNING"  # the study is still going
+
+    study.tell(trial, 0.25)
+    result = sync_study(study._storage, "running", tracking_uri=sqlite_uri)
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 0)
+    back = read_mlflow(sqlite_uri, "running")
+    run = back.trials["running"][0]
+    assert run.info.status == "FINISHED" and run.data.metrics["value"] == 0.25
+    assert back.parents["running"].info.status == "FINISHED"
+
+
+def test_sync_after_the_tracker_finds_every_run_already_written(
+    sqlite_uri: str,
+    make_objective: Callable[..., Callable],
+    make_study: Callable[..., optuna.Study],
+) -> None:
+    study = make_study("tracked")
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="both")
+    with tracker.track(study):
+        study.optimize(make_objective(SPACE), n_trials=3, callbacks=[tracker])
+    result = sync_study(study._storage, "tracked", tracking_uri=sqlite_uri, experiment_name="both")
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 3)
+    assert result.parent_run_id == tracker.parent_run_id(study)
+    client = MlflowClient(sqlite_uri)
+    assert len(client.search_runs([result.experiment_id])) == 4
+
+
+def test_mlflow_sync_reports_user_errors_in_one_line(
+    tmp_path: Path, sqlite_uri: str, unused_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="exists", storage=storage)
+    assert main(["mlflow-sync", "--storage", storage, "--study", "missing"]) == 2
+    assert "study_name='missing', but the storage has only ['exists']" in capsys.readouterr().err
+    dead = f"http://127.0.0.1:{unused_port}"
+    with pytest.MonkeyPatch.context() as patch:  # fail fast instead of MLflow's minutes of retries
+        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        code = main(
+            ["mlflow-sync", "--storage", storage, "--study", "exists", "--tracking-uri", dead]
+        )
+    assert code == 1
+    assert f"could not write to MLflow at {dead}" in capsys.readouterr().err
