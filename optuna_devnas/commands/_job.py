@@ -116,16 +116,20 @@ class CheapObjectives:
     """
 
     def __init__(self, config: SearchConfig, space: CellSpace, data: TensorData) -> None:
-        from optuna_devnas.objectives import FLOPs, Latency, ParamCount
+        from optuna_devnas import objectives
 
-        shape = (1, *data.input_shape)
-        common = {"num_classes": data.num_classes, "input_shape": shape}
+        common = {"num_classes": data.num_classes, "input_shape": (1, *data.input_shape)}
         self.space = space
-        self.functions = {
-            "latency_ms": Latency(device=config.device, threads=config.latency_threads, **common),
-            "params": ParamCount(**common),
-            "flops": FLOPs(**common),
-        }
+        self.functions: dict[str, objectives.Objective] = {}
+        for name in config.objectives:
+            if name == "latency_ms":
+                self.functions[name] = objectives.Latency(
+                    device=config.device, threads=config.latency_threads, **common
+                )
+            elif name == "params":
+                self.functions[name] = objectives.ParamCount(**common)
+            elif name == "flops":
+                self.functions[name] = objectives.FLOPs(**common)
         self._cache: dict[tuple[str, Any], float] = {}
 
     def value(self, name: str, params: dict[str, Any]) -> float:

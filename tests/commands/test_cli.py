@@ -84,14 +84,14 @@ def test_configuration_file_that_is_not_json(tmp_path: Path) -> None:
     assert_one_line_error(devnas("search", "--config", str(path), cwd=tmp_path), "search.toml")
 
 
-OBJECTIVE = '''
+OBJECTIVE = """
 import math
 
 def objective(trial, space, data):
     arch = space.suggest(trial)
     bad = {0: (math.nan, 1.0), 1: (math.inf, 1.0), 2: (1.0, 2.0, 3.0)}
     return bad.get(trial.number, (float(arch.n_layers), 1.0 / arch.n_layers))
-'''
+"""
 
 
 def test_bad_objective_values_fail_the_trial_and_the_study_goes_on(tmp_path: Path) -> None:
