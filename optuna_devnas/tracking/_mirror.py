@@ -1,12 +1,13 @@
 """One MLflow experiment kept in step with one Optuna study: a parent run, a nested run per trial.
 
 The Optuna storage is the record and MLflow a view of it, so every write here can be repeated
-without harm: runs are found again by their tags (``devnas.role`` and ``optuna.study_name`` on
-the parent; ``mlflow.parentRunId`` and ``optuna.trial_number`` on trial runs), metrics carry
-timestamps taken from the trial (MLflow's SQL store drops exact duplicates), params and
-artifacts are rewritten with the same values, and a trial run gets its ``devnas.synced`` tag
-last, so a write cut short is redone by the next sync. Both the tracker and ``sync_study`` write
-through :class:`StudyMirror`; what to do when MLflow fails is the tracker's business.
+without harm: runs are found again by their tags (``devnas.study_uid`` on the parent, an id
+kept in the study's storage; ``mlflow.parentRunId`` and ``optuna.trial_number`` on trial runs),
+metrics carry timestamps taken from the trial (MLflow's SQL store drops exact duplicates),
+params and artifacts are rewritten with the same values, and a trial run gets its
+``devnas.synced`` tag last, so a write cut short is redone by the next sync. Both the tracker
+and ``sync_study`` write through :class:`StudyMirror`; what to do when MLflow fails is the
+tracker's business.
 
 Everything goes through ``MlflowClient`` with explicit run ids, never the fluent active-run
 stack, so threads of ``study.optimize(n_jobs=...)`` can share a mirror.
@@ -18,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 import datetime
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+import uuid
 
 import numpy as np
 import optuna
@@ -32,6 +34,8 @@ from optuna_devnas.tracking._records import (
     ROLE_TAG,
     STATE_TAG,
     STUDY_TAG,
+    STUDY_UID_ATTR,
+    STUDY_UID_TAG,
     SYNCED_TAG,
     TRIAL_TAG,
     millis,
@@ -45,6 +49,19 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 _PAGE = 1000
+
+
+def study_uid(study: optuna.Study) -> str:
+    """The study's MLflow identity, kept in its storage (system attribute
+    ``devnas:mlflow_study_uid``) so that every worker and every later sync finds the same
+    parent run, and a new study that reuses an old name gets a parent run of its own."""
+    storage, study_id = study._storage, study._study_id
+    uid = storage.get_study_system_attrs(study_id).get(STUDY_UID_ATTR)
+    if not isinstance(uid, str):
+        storage.set_study_system_attr(study_id, STUDY_UID_ATTR, uuid.uuid4().hex)
+        # Re-read: of two workers starting at once, both keep the value stored last.
+        uid = storage.get_study_system_attrs(study_id)[STUDY_UID_ATTR]
+    return str(uid)
 
 
 @dataclass
@@ -119,9 +136,11 @@ class StudyMirror:
             if self._experiment_id is None:
                 self._experiment_id = self._experiment()
             if self._parent_id is None:
+                uid = study_uid(self.study)
                 tags = {
                     ROLE_TAG: "study",
                     STUDY_TAG: self.study.study_name,
+                    STUDY_UID_TAG: uid,
                     "optuna.directions": ",".join(d.name for d in self.study.directions),
                     "optuna.metric_names": ",".join(self.metric_names),
                     **self._parent_tags,
@@ -129,8 +148,7 @@ class StudyMirror:
                 starts = [t.datetime_start for t in self.study.get_trials(deepcopy=False)]
                 start = min((s for s in starts if s is not None), default=None)
                 self._parent_id = self._find_or_create(
-                    f"tags.`{ROLE_TAG}` = 'study'",
-                    lambda run: run.data.tags.get(STUDY_TAG) == self.study.study_name,
+                    f"tags.`{STUDY_UID_TAG}` = '{uid}'",
                     tags=tags,
                     run_name=self.study.study_name,
                     start_time=millis(start),
@@ -175,14 +193,13 @@ class StudyMirror:
                 return runs
 
     def _find_or_create(
-        self, filter_string: str, match: Any, *, tags: dict[str, str], run_name: str,
-        start_time: int,
-    ) -> str:  # fmt: skip
+        self, filter_string: str, *, tags: dict[str, str], run_name: str, start_time: int
+    ) -> str:
         """The earliest matching run; or a new one. Workers that race to create the same run
         all keep the earliest (by start time, then id) and delete their own extra copy."""
 
         def earliest() -> str | None:
-            runs = [run for run in self._search(filter_string) if match(run)]
+            runs = self._search(filter_string)
             runs.sort(key=lambda run: (run.info.start_time, run.info.run_id))
             return runs[0].info.run_id if runs else None
 
@@ -207,7 +224,6 @@ class StudyMirror:
                 return self._runs[number]
             run_id = self._find_or_create(
                 f"tags.`{PARENT_TAG}` = '{parent}' and tags.`{TRIAL_TAG}` = '{number}'",
-                lambda run: True,
                 tags={
                     ROLE_TAG: "trial",
                     STUDY_TAG: self.study.study_name,

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 ROLE_TAG = "devnas.role"
 STUDY_TAG = "optuna.study_name"
+STUDY_UID_TAG = "devnas.study_uid"
+STUDY_UID_ATTR = "devnas:mlflow_study_uid"
 TRIAL_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.state"
 SYNCED_TAG = "devnas.synced"

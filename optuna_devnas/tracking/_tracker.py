@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 
+_StudyKey = tuple[int, int]
+
+
+def _study_key(study: optuna.Study) -> _StudyKey:
+    # Two studies may share a name; a storage and a study id tell them apart.
+    return (id(study._storage), study._study_id)
+
+
 class TrackingWarning(UserWarning):
     """MLflow could not be written to; the study goes on and the tracker catches up later."""
 
@@ -136,12 +144,12 @@ class MLflowTracker:
         self.max_retries = max_retries
         self._client: Any = None
         self._lock = threading.RLock()
-        self._mirrors: dict[str, StudyMirror] = {}
-        self._behind: set[str] = set()  # studies with trials MLflow may be missing
+        self._mirrors: dict[_StudyKey, StudyMirror] = {}
+        self._behind: set[_StudyKey] = set()  # studies with trials MLflow may be missing
         self._offline_since: float | None = None
         self._next_attempt = 0.0
         self._listening = 0
-        self._steps: dict[tuple[str, int, str], list[list[float]]] = {}
+        self._steps: dict[tuple[_StudyKey, int, str], list[list[float]]] = {}  # by trial id
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -180,9 +188,10 @@ class MLflowTracker:
         """Optuna callback: write the finished ``trial`` (or catch up, after a failure)."""
         mirror = self._mirror(study)
         with self._lock:
-            for key in [k for k in self._steps if k[:2] == (study.study_name, trial.number)]:
+            done = (_study_key(study), trial._trial_id)
+            for key in [k for k in self._steps if k[:2] == done]:
                 del self._steps[key]
-            behind = self._offline_since is not None or study.study_name in self._behind
+            behind = self._offline_since is not None or _study_key(study) in self._behind
         if behind:
             self.catch_up(study)
         else:
@@ -237,14 +246,14 @@ class MLflowTracker:
 
     def parent_run_id(self, study: optuna.Study) -> str | None:
         """The MLflow run id of ``study``'s parent run, once created."""
-        mirror = self._mirrors.get(study.study_name)
+        mirror = self._mirrors.get(_study_key(study))
         return None if mirror is None else mirror.parent_run_id
 
     # -- internals -----------------------------------------------------------------------------
 
     def _mirror(self, study: optuna.Study) -> StudyMirror:
         with self._lock:
-            mirror = self._mirrors.get(study.study_name)
+            mirror = self._mirrors.get(_study_key(study))
             if mirror is None:
                 objective_names(study, self.metric_names)  # bad names fail here, not in MLflow
                 if self._client is None:
@@ -260,7 +269,7 @@ class MLflowTracker:
                     metric_names=self.metric_names,
                     parent_tags={"optuna.sampler": type(study.sampler).__name__},
                 )
-                self._mirrors[study.study_name] = mirror
+                self._mirrors[_study_key(study)] = mirror
             return mirror
 
     def _attempt(self, action: Callable[[], object], *, force: bool = False) -> bool:
@@ -295,7 +304,7 @@ class MLflowTracker:
 
     def _recovered(self, mirror: StudyMirror) -> None:
         with self._lock:
-            self._behind.discard(mirror.study.study_name)
+            self._behind.discard(_study_key(mirror.study))
             if self._offline_since is not None:
                 _logger.info(
                     "MLflow at %s is reachable again after %.0f s; caught up study %r.",
@@ -309,11 +318,12 @@ class MLflowTracker:
         """Step listener: record the point in the trial's storage, then send it to MLflow."""
         if not isinstance(trial, optuna.Trial):
             return
-        mirror = self._mirrors.get(trial.study.study_name)
+        study = _study_key(trial.study)
+        mirror = self._mirrors.get(study)
         if mirror is None:  # a study this tracker does not track
             return
         timestamp = millis(None)
-        storage_key = (trial.study.study_name, trial.number, key)
+        storage_key = (study, trial._trial_id, key)
         with self._lock:
             points = self._steps.setdefault(storage_key, [])
             points.append([step, value, timestamp])
@@ -330,6 +340,6 @@ class MLflowTracker:
                 stacklevel=3,
             )
         with self._lock:
-            if self._offline_since is not None or trial.study.study_name in self._behind:
+            if self._offline_since is not None or study in self._behind:
                 return
         self._attempt(lambda: mirror.log_step(trial, key, value, step, timestamp))
