@@ -2,15 +2,64 @@
 
 One function shared by every latency measurement in the package (the ``Latency`` objective, the
 latency tables, InstaNAS's option tables), so they all time the same way: eval mode, no autograd,
-a fixed thread count, warm-up runs, then the median of timed blocks.
+a fixed thread count, warm-up runs, then the median over several timed blocks.
+
+Two clocks. ``"wall"`` is elapsed time, what a user of a dedicated device sees. ``"thread"`` is
+the CPU time of the calling thread (``time.thread_time``): for single-threaded CPU inference it
+equals the wall-clock latency of an idle core, but it does not count the time the thread waits
+while other processes run, so measurements on a shared machine stay comparable. It is wrong for
+GPUs (the thread sleeps while the GPU works) and for several intra-op threads (the other
+threads' work is not counted); :func:`resolve_clock` refuses those combinations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
+import statistics
+import time
 
 import torch
 from torch.utils import benchmark
+
+CLOCKS = ("auto", "wall", "thread")
+"""Accepted ``clock`` arguments; ``"auto"`` is ``"thread"`` for one CPU thread, else ``"wall"``."""
+
+MIN_BLOCKS = 7
+"""Timed blocks per measurement at least; the median over blocks ignores short interruptions."""
+
+
+def resolve_clock(clock: str, *, device: torch.device | str = "cpu", threads: int = 1) -> str:
+    """``"wall"`` or ``"thread"``: the clock to time ``device`` with ``threads`` threads.
+
+    Args:
+        clock:
+            ``"auto"`` (``"thread"`` on a CPU with one thread, else ``"wall"``), ``"wall"`` or
+            ``"thread"``.
+        device:
+            The torch device that runs the model.
+        threads:
+            Intra-op threads of the measurement.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"Got clock={clock!r}, but expected one of {CLOCKS}.")
+    on_cpu = torch.device(device).type == "cpu"
+    if clock == "auto":
+        return "thread" if on_cpu and threads == 1 else "wall"
+    if clock == "thread" and not (on_cpu and threads == 1):
+        raise ValueError(
+            f"Got clock='thread' with device={str(device)!r} and threads={threads}, but the "
+            "thread clock only counts the calling thread's CPU time: use it on a CPU with "
+            "threads=1, or use clock='wall'."
+        )
+    return clock
+
+
+def _timer_function(clock: str) -> Callable[[], float]:
+    if clock == "thread":
+        return time.thread_time
+    # torch.utils.benchmark's default timer synchronizes CUDA before reading the wall clock.
+    return benchmark.utils.timer.timer
 
 
 def measure_latency(
@@ -20,8 +69,15 @@ def measure_latency(
     threads: int = 1,
     warmup: int = 3,
     min_run_time: float = 0.05,
+    clock: str = "wall",
 ) -> float:
     """Median seconds per call of ``fn(example_input)``.
+
+    The calls are timed in blocks of equal size with ``torch.utils.benchmark.Timer``; the block
+    size is chosen so that at least :data:`MIN_BLOCKS` blocks fill ``min_run_time``, and the
+    median over blocks is returned, so a burst of other work on the machine spoils a few blocks
+    but not the result. (``Timer.blocked_autorange`` would often time a single block, whose
+    mean is what a burst spoils.)
 
     Args:
         fn:
@@ -34,20 +90,53 @@ def measure_latency(
         warmup:
             Untimed calls first (allocator, lazy initialisation, caches). Default 3.
         min_run_time:
-            Seconds of timed calls at least; ``blocked_autorange`` chooses the block size and
-            reports the median over blocks. Default 0.05.
+            Seconds of timed calls at least, on ``clock``. Default 0.05.
+        clock:
+            ``"wall"``, ``"thread"`` or ``"auto"`` (see :func:`resolve_clock`). Default
+            ``"wall"``.
     """
-    if threads < 1:
+    if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"Got threads={threads!r}, but expected a positive integer.")
-    if warmup < 0:
+    if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"Got warmup={warmup!r}, but expected a non-negative integer.")
-    if min_run_time <= 0:
+    if not min_run_time > 0:
         raise ValueError(f"Got min_run_time={min_run_time!r}, but expected a positive number.")
-    with torch.inference_mode():
+    resolved = resolve_clock(clock, device=example_input.device, threads=threads)
+    timer = benchmark.Timer(
+        stmt="fn(x)",
+        globals={"fn": fn, "x": example_input},
+        num_threads=threads,
+        timer=_timer_function(resolved),
+    )
+    with _torch_threads(threads), torch.inference_mode():
         for _ in range(warmup):
             fn(example_input)
-        timer = benchmark.Timer(
-            stmt="fn(x)", globals={"fn": fn, "x": example_input}, num_threads=threads
-        )
-        measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    return float(measurement.median)
+        first = _seconds_per_call(timer, 1)
+        number = max(1, int(min_run_time / MIN_BLOCKS / max(first, 1e-9)))
+        blocks: list[float] = []
+        total = 0.0
+        while len(blocks) < MIN_BLOCKS or total < min_run_time:
+            per_call = _seconds_per_call(timer, number)
+            blocks.append(per_call)
+            total += per_call * number
+    return float(statistics.median(blocks))
+
+
+def _seconds_per_call(timer: benchmark.Timer, number: int) -> float:
+    # Timer.timeit(n) runs max(n // 100, 2) untimed calls, then times n calls. Reading the raw
+    # block time skips the Measurement's quantile statistics, which cost more than a small
+    # layer's block.
+    return float(timer.timeit(number).raw_times[0]) / number
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    # The Timer sets the thread count only around timed blocks; set it for the warm-up calls
+    # too, and only once: with more OpenMP threads than free cores, idle threads spin and a
+    # tiny convolution burns 30x its CPU time, and changing the count per block is slow too.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,0 +1,442 @@
+"""``LatencyTable``: a space's layers profiled once on a device, summed to predict any network.
+
+The lookup-table approach of FBNet (Wu et al., CVPR 2019, section 3.2), ProxylessNAS and
+InstaNAS (section 3.3): time every layer choice at every shape it takes in the space's networks
+on the target device, once; the latency of an architecture is then the sum of its layers'
+entries plus what every network runs alike, with no device at hand. Layer shapes come from
+:mod:`._layer_shapes` (one entry per choice and shape, shared by all positions with that
+shape).
+
+Two things make the sum honest. The fixed overhead (stem, poolings, concatenations, head,
+dispatch around the cells) is measured on a skeleton network whose cells cost nothing. And
+layers timed alone in a tight loop run faster than inside a network (hot caches and branch
+predictors, less interpreter work between kernels): on our CPUs the sum of the entries
+explains only about 60-70% of a network's latency. A single ``scale``, the median over a few
+calibration networks measured whole of ``(measured - overhead) / sum of entries``, corrects
+that bias; the raw sum is kept (:meth:`LatencyTable.layer_sum`) so its effect can be checked.
+Entries, overhead and calibration networks are timed in interleaved rounds and each keeps its
+median, so a burst of load on a shared machine touches all of them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+import json
+import math
+import os
+from pathlib import Path
+import platform
+import random
+import statistics
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from optuna_devnas._errors import DevnasError, InvalidArchitectureError
+from optuna_devnas.objectives._base import (
+    Objective,
+    ParamsObjective,
+    batched_shape,
+    check_num_classes,
+    check_positive_int,
+)
+from optuna_devnas.objectives._layer_shapes import (
+    layer_shapes,
+    skeleton_network,
+    space_layer_shapes,
+)
+from optuna_devnas.objectives._timing import measure_latency, resolve_clock
+from optuna_devnas.objectives._training import resolve_device
+from optuna_devnas.spaces import Architecture, CellSpace, choices_at, condense
+
+TABLE_FORMAT = "optuna-devnas/latency-table"
+TABLE_VERSION = 1
+
+ProgressCallback = Callable[[int, int, str], None]
+"""``progress(done, total, label)``, called after each timed item while profiling."""
+
+
+class LatencyTableMismatchError(DevnasError, ValueError):
+    """A latency table is used for another space or input shape than it was profiled for."""
+
+
+def describe_device(device: torch.device, threads: int) -> dict[str, Any]:
+    """What a table's numbers depend on: processor, threads, torch and platform."""
+    description: dict[str, Any] = {
+        "type": device.type,
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "torch_version": torch.__version__,
+        "platform": platform.platform(),
+        "python_version": platform.python_version(),
+    }
+    if device.type == "cuda":
+        description["cuda_device"] = torch.cuda.get_device_name(device)
+    return description
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith(("model name", "hardware", "processor\t: a")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _comparable(space: CellSpace) -> dict[str, Any]:
+    # The parameter prefix does not change a network; everything else does.
+    description = space.to_dict()
+    del description["name"], description["max_layers"]
+    return description
+
+
+def calibration_architectures(space: CellSpace, count: int, seed: int) -> list[Architecture]:
+    """The one-layer cells, then random longer cells, ``count`` distinct ones at most."""
+    chosen = list(space.initial())[:count]
+    rng = random.Random(seed)
+    total = min(count, space.size())
+    while len(chosen) < total:
+        n_layers = rng.randint(2, space.max_layers)
+        arch = space.architecture([rng.choice(choices_at(i)) for i in range(n_layers)])
+        if arch not in chosen:
+            chosen.append(arch)
+    return chosen
+
+
+class LatencyTable(Objective):
+    """Predicted latency of a space's networks from per-layer timings on a device (minimize).
+
+    Build one with :meth:`profile` on the target device (or ``devnas profile``), :meth:`save`
+    it, and :meth:`load` it anywhere to predict. ``predict(arch) = overhead + scale *
+    layer_sum(arch)``; see the module docstring for why each term is there.
+
+    Example:
+
+        .. code-block:: python
+
+            space = CellSpace(max_layers=4)
+            table = LatencyTable.profile(space, input_shape=(1, 1, 8, 8))
+            table.save("cpu.json")
+            table = LatencyTable.load("cpu.json", space=space, input_shape=(1, 1, 8, 8))
+            seconds = table.predict(space.architecture(["conv3x3", "bn_relu"]))
+            sampler = DPPSampler(cheap_objectives={1: table.for_space(space)})
+
+    Args:
+        space:
+            The space the table covers.
+        input_shape:
+            ``(batch, channels, height, width)`` the entries were timed for.
+        entries:
+            Seconds per layer, keyed by :attr:`LayerShape.key`; every shape of ``space`` needed.
+        overhead:
+            Seconds of the skeleton network (everything but the cells).
+        scale:
+            Calibration factor of the layer sum. Default 1.
+        num_classes:
+            Classes of the profiled networks' head. Default 10.
+        device:
+            Description of the device (see :func:`describe_device`). Default empty.
+        settings:
+            How the table was profiled (threads, clock, rounds, ...). Default empty.
+        calibration:
+            Per calibration network: ``layers``, ``measured`` and ``layer_sum`` seconds.
+    """
+
+    name = "latency"
+    direction = "minimize"
+
+    def __init__(
+        self,
+        *,
+        space: CellSpace,
+        input_shape: Sequence[int],
+        entries: Mapping[str, float],
+        overhead: float,
+        scale: float = 1.0,
+        num_classes: int = 10,
+        device: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        calibration: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        if not isinstance(space, CellSpace):
+            raise TypeError(f"Got space={space!r}, but expected a CellSpace.")
+        self.space = space
+        self.batch_shape = batched_shape(input_shape)
+        self.input_shape = self.batch_shape[1:]
+        self.num_classes = check_num_classes(num_classes)
+        for label, value in [("overhead", overhead), ("scale", scale)]:
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"Got {label}={value!r}, but expected a non-negative number.")
+        if scale == 0:
+            raise ValueError(f"Got scale={scale!r}, but expected a positive number.")
+        self.overhead = float(overhead)
+        self.scale = float(scale)
+        needed = [shape.key for shape in space_layer_shapes(space, self.input_shape)]
+        missing = [key for key in needed if key not in entries]
+        if missing:
+            raise LatencyTableMismatchError(
+                f"Got entries without {len(missing)} of the {len(needed)} layer shapes of "
+                f"{space!r} on input shape {self.batch_shape} (first: {missing[:3]}); was the "
+                "table profiled for another space or input shape?"
+            )
+        bad = {k: v for k, v in entries.items() if not (math.isfinite(v) and v >= 0)}
+        if bad:
+            raise ValueError(f"Got entries {bad}, but expected non-negative seconds.")
+        self.entries = {key: float(entries[key]) for key in sorted(entries)}
+        self.device = dict(device or {})
+        self.settings = dict(settings or {})
+        self.calibration = [dict(row) for row in calibration]
+
+    # -- profiling ---------------------------------------------------------------------------
+    @classmethod
+    def profile(
+        cls,
+        space: CellSpace,
+        *,
+        input_shape: Sequence[int] = (1, 3, 32, 32),
+        num_classes: int = 10,
+        device: str = "cpu",
+        threads: int = 1,
+        warmup: int = 3,
+        min_run_time: float = 0.005,
+        rounds: int = 3,
+        calibration: int = 12,
+        clock: str = "auto",
+        seed: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> LatencyTable:
+        """Time every layer shape of ``space``, the overhead and calibration networks here.
+
+        Args:
+            space:
+                The space to profile.
+            input_shape:
+                ``(batch, channels, height, width)`` (batch 1 when given as ``(channels,
+                height, width)``). Default (1, 3, 32, 32).
+            num_classes:
+                Classes of the networks' head. Default 10.
+            device:
+                Torch device to profile, ``"cpu"`` or ``"cuda"``. Default ``"cpu"``.
+            threads:
+                Intra-op CPU threads. Default 1.
+            warmup:
+                Untimed calls before each timing. Default 3.
+            min_run_time:
+                Seconds of timed calls per item and round. Default 0.005.
+            rounds:
+                Interleaved rounds over all items; each item keeps its median. Default 3.
+            calibration:
+                Networks measured whole to fit ``scale`` (0: ``scale = 1``). Default 12.
+            clock:
+                ``"auto"``, ``"wall"`` or ``"thread"`` (see ``resolve_clock``). Default
+                ``"auto"``.
+            seed:
+                Seed of the choice of calibration networks. Default 0.
+            progress:
+                Called as ``progress(done, total, label)`` after each timing.
+        """
+        if not isinstance(space, CellSpace):
+            raise TypeError(f"Got space={space!r}, but expected a CellSpace.")
+        torch_device = resolve_device(device)
+        check_positive_int(threads, "threads")
+        check_positive_int(rounds, "rounds")
+        if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 0:
+            raise ValueError(
+                f"Got calibration={calibration!r}, but expected a non-negative integer."
+            )
+        resolved_clock = resolve_clock(clock, device=torch_device, threads=threads)
+        batch_shape = batched_shape(input_shape)
+        check_num_classes(num_classes)
+        template = space.initial()[0]
+        # Build once up front: a bad input shape fails here with the network's own message.
+        template.build(num_classes=num_classes, input_shape=batch_shape[1:])
+        generator = torch.Generator().manual_seed(seed)
+        network_input = torch.randn(batch_shape, generator=generator).to(torch_device)
+
+        items: list[tuple[str, nn.Module, torch.Tensor]] = []
+        for shape in space_layer_shapes(space, batch_shape[1:]):
+            module = shape.build().to(torch_device)
+            items.append((shape.key, module, shape.example_input(batch_shape[0]).to(torch_device)))
+        skeleton = skeleton_network(template, num_classes=num_classes, batch_shape=batch_shape)
+        items.append(("overhead", skeleton.to(torch_device), network_input))
+        networks = calibration_architectures(space, calibration, seed)
+        for arch in networks:
+            network = arch.build(num_classes=num_classes, input_shape=batch_shape[1:])
+            items.append(
+                (f"network:{arch}", condense(network).eval().to(torch_device), network_input)
+            )
+
+        start = time.perf_counter()
+        times: dict[str, list[float]] = {label: [] for label, _, _ in items}
+        done = 0
+        for round_index in range(rounds):
+            # Alternate the order so that a slow drift of the machine's load evens out.
+            ordered = items if round_index % 2 == 0 else items[::-1]
+            for label, module, x in ordered:
+                seconds = measure_latency(
+                    module,
+                    x,
+                    threads=threads,
+                    warmup=warmup,
+                    min_run_time=min_run_time,
+                    clock=resolved_clock,
+                )
+                times[label].append(seconds)
+                done += 1
+                if progress is not None:
+                    progress(done, rounds * len(items), label)
+        median = {label: statistics.median(values) for label, values in times.items()}
+        overhead = median.pop("overhead")
+        entries = {key: value for key, value in median.items() if not key.startswith("network:")}
+        table = cls(
+            space=space,
+            input_shape=batch_shape,
+            entries=entries,
+            overhead=overhead,
+            num_classes=num_classes,
+            device=describe_device(torch_device, threads),
+            settings={
+                "threads": threads,
+                "warmup": warmup,
+                "min_run_time": min_run_time,
+                "rounds": rounds,
+                "clock": resolved_clock,
+                "seed": seed,
+                "profile_seconds": round(time.perf_counter() - start, 3),
+            },
+        )
+        measured = [median[f"network:{arch}"] for arch in networks]
+        sums = [table.layer_sum(arch) for arch in networks]
+        ratios = [(m - overhead) / s for m, s in zip(measured, sums) if s > 0 and m > overhead]
+        table.scale = float(statistics.median(ratios)) if ratios else 1.0
+        table.calibration = [
+            {"layers": list(arch.layers), "measured": m, "layer_sum": s}
+            for arch, m, s in zip(networks, measured, sums)
+        ]
+        return table
+
+    # -- prediction --------------------------------------------------------------------------
+    def check(
+        self, *, space: CellSpace | None = None, input_shape: Sequence[int] | None = None
+    ) -> None:
+        """Raise :class:`LatencyTableMismatchError` unless the table fits the given arguments."""
+        if space is not None and (
+            _comparable(space) != _comparable(self.space)
+            or space.max_layers > self.space.max_layers
+        ):
+            raise LatencyTableMismatchError(
+                f"Got {space!r}, but this latency table was profiled for {self.space!r} "
+                "(same macro settings and at most as many layers needed); profile a table for "
+                "this space (devnas profile)."
+            )
+        if input_shape is not None and batched_shape(input_shape) != self.batch_shape:
+            raise LatencyTableMismatchError(
+                f"Got input_shape={tuple(input_shape)}, but this latency table was profiled for "
+                f"{self.batch_shape}; profile a table for this input shape (devnas profile)."
+            )
+
+    def _check_architecture(self, arch: Architecture) -> None:
+        try:
+            self.space.validate(arch)
+        except InvalidArchitectureError as error:
+            raise LatencyTableMismatchError(
+                f"This latency table, profiled for {self.space!r}, cannot predict {arch!r}: "
+                f"{error}"
+            ) from error
+
+    def layer_sum(self, arch: Architecture) -> float:
+        """Sum of the entries of ``arch``'s layers (seconds), before overhead and scale."""
+        self._check_architecture(arch)
+        return sum(self.entries[shape.key] for shape in layer_shapes(arch, self.input_shape))
+
+    def predict(self, arch: Architecture) -> float:
+        """Predicted seconds per forward pass of ``arch``'s deployed network on the device."""
+        return self.overhead + self.scale * self.layer_sum(arch)
+
+    def evaluate(self, model: nn.Module) -> float:
+        arch = getattr(model, "architecture", None)
+        if not isinstance(arch, Architecture):
+            raise TypeError(
+                f"Got a {type(model).__name__}, but a latency table predicts networks built from "
+                "an Architecture; measure other modules with Latency."
+            )
+        self.check(input_shape=getattr(model, "input_shape", self.input_shape))
+        return self.predict(arch)
+
+    def __call__(self, target: nn.Module | Architecture, **kwargs: Any) -> float:
+        if isinstance(target, Architecture):
+            return self.predict(target)
+        return self.evaluate(target)
+
+    def for_space(self, space: CellSpace) -> ParamsObjective:
+        self.check(space=space)
+        return ParamsObjective(self, space)
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": TABLE_FORMAT,
+            "version": TABLE_VERSION,
+            "space": self.space.to_dict(),
+            "input_shape": list(self.batch_shape),
+            "num_classes": self.num_classes,
+            "device": self.device,
+            "settings": self.settings,
+            "overhead": self.overhead,
+            "scale": self.scale,
+            "calibration": self.calibration,
+            "entries": self.entries,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyTable:
+        if data.get("format") != TABLE_FORMAT or data.get("version") != TABLE_VERSION:
+            raise ValueError(
+                f"Got format={data.get('format')!r} version={data.get('version')!r}, but "
+                f"expected a {TABLE_FORMAT!r} version {TABLE_VERSION} file."
+            )
+        return cls(
+            space=CellSpace.from_dict(data["space"]),
+            input_shape=data["input_shape"],
+            entries=data["entries"],
+            overhead=data["overhead"],
+            scale=data["scale"],
+            num_classes=data["num_classes"],
+            device=data.get("device"),
+            settings=data.get("settings"),
+            calibration=data.get("calibration", ()),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the table as JSON to ``path``."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        space: CellSpace | None = None,
+        input_shape: Sequence[int] | None = None,
+    ) -> LatencyTable:
+        """Read a table saved by :meth:`save`, checked against ``space`` and ``input_shape``."""
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Got {str(path)!r}, which is not JSON: {error}") from error
+        table = cls.from_dict(data)
+        table.check(space=space, input_shape=input_shape)
+        return table
+
+    def __repr__(self) -> str:
+        return (
+            f"LatencyTable({len(self.entries)} entries, space={self.space!r}, "
+            f"input_shape={self.batch_shape}, device={self.device.get('cpu_model', '?')!r})"
+        )
