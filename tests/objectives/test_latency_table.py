@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import statistics
+
+import pytest
+
+from optuna_devnas import InvalidArchitectureError
+from optuna_devnas.objectives import Latency, LatencyTable, LatencyTableMismatchError
+from optuna_devnas.spaces import Architecture, CellSpace
+
+SPACE = CellSpace(max_layers=3)
+SHAPE = (1, 1, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def table() -> LatencyTable:
+    calls: list[tuple[int, int, str]] = []
+    table = LatencyTable.profile(
+        SPACE,
+        input_shape=SHAPE,
+        min_run_time=0.003,
+        rounds=3,
+        calibration=8,
+        progress=lambda done, total, label: calls.append((done, total, label)),
+    )
+    items = len(table.entries) + 1 + 8  # entries, overhead, calibration networks
+    assert [c[0] for c in calls] == list(range(1, 3 * items + 1))
+    assert {c[1] for c in calls} == {3 * items}
+    return table
+
+
+def test_table_predicts_measured_latency_within_tolerance(table: LatencyTable) -> None:
+    archs = [
+        SPACE.architecture(layers)
+        for layers in [
+            ("conv1x1",),
+            ("learned_group_conv1x1", "identity"),
+            ("group_conv3x3", "bn_relu", "conv1x1"),
+            ("depthwise_conv3x3", "bn", "group_conv3x3"),
+        ]
+    ]
+    # Interleaved rounds, so that a change of the machine's load between the rounds touches all
+    # architectures alike; each keeps its median.
+    latency = Latency(input_shape=SHAPE, min_run_time=0.005, repeats=1)
+    rounds = [[latency(arch) for arch in archs] for _ in range(3)]
+    measured = [statistics.median(values) for values in zip(*rounds)]
+    predicted = [table.predict(arch) for arch in archs]
+    # Other work on a shared machine slows every measurement by a common factor that changes
+    # over minutes (0.5x-2x here while profiling and measuring at different times), so absolute
+    # predictions get a wide band and latencies relative to their geometric mean a narrow one.
+    ratios = [p / m for p, m in zip(predicted, measured)]
+    assert 0.4 < statistics.median(ratios) < 2.5, ratios
+    relative = [r / statistics.geometric_mean(ratios) for r in ratios]
+    assert all(0.65 < r < 1.5 for r in relative), (relative, predicted, measured)
+    assert max(measured) > 2 * min(measured)  # a spread the relative check can see
+
+
+def test_prediction_is_overhead_plus_scaled_layer_sum(table: LatencyTable) -> None:
+    arch = SPACE.architecture(["conv3x3", "bn_relu", "conv1x1"])
+    keys = ["conv3x3:16->32@8x8", "bn_relu:32->32@8x8", "conv1x1:32->8@8x8"]
+    assert all(key in table.entries for key in keys)
+    assert table.layer_sum(arch) > sum(table.entries[key] for key in keys)  # 5 more cells
+    assert table.predict(arch) == pytest.approx(
+        table.overhead + table.scale * table.layer_sum(arch)
+    )
+    assert 0.5 < table.scale < 5.0
+    assert len(table.calibration) == 8
+    network = arch.build(num_classes=10, input_shape=SHAPE[1:])
+    assert table(network) == table(arch) == table.predict(arch)
+    function = table.for_space(CellSpace(max_layers=2, name="other"))
+    assert function({"other.n_layers": 1, "other.layer_0": "conv1x1"}) == table.predict(
+        SPACE.architecture(["conv1x1"])
+    )
+
+
+def test_save_and_load_keep_predictions_and_describe_the_device(
+    table: LatencyTable, tmp_path: Path
+) -> None:
+    path = tmp_path / "table.json"
+    table.save(path)
+    data = json.loads(path.read_text())
+    assert data["input_shape"] == list(SHAPE)
+    assert data["space"] == SPACE.to_dict()
+    assert data["device"]["threads"] == 1
+    assert {"cpu_model", "torch_version", "platform"} <= set(data["device"])
+    assert data["settings"]["clock"] == "thread"
+    loaded = LatencyTable.load(path, space=SPACE, input_shape=SHAPE[1:])
+    for arch in SPACE.enumerate(2):
+        assert loaded.predict(arch) == table.predict(arch)
+
+
+def test_tables_refuse_other_spaces_and_input_shapes(table: LatencyTable, tmp_path: Path) -> None:
+    path = tmp_path / "table.json"
+    table.save(path)
+    with pytest.raises(LatencyTableMismatchError, match="growth_rates"):
+        LatencyTable.load(path, space=CellSpace(max_layers=3, growth_rates=(8, 8, 8)))
+    with pytest.raises(LatencyTableMismatchError, match="max_layers=4"):
+        LatencyTable.load(path, space=CellSpace(max_layers=4))
+    with pytest.raises(LatencyTableMismatchError, match=r"input_shape=\(3, 32, 32\)"):
+        LatencyTable.load(path, input_shape=(3, 32, 32))
+    with pytest.raises(LatencyTableMismatchError, match="stem_channels"):
+        table.predict(Architecture(layers=("conv1x1",), stem_channels=8))
+    with pytest.raises(LatencyTableMismatchError, match="at most 3"):
+        table.predict(Architecture(layers=("conv1x1", "bn", "conv1x1", "bn")))
+    with pytest.raises(LatencyTableMismatchError, match=r"\(1, 1, 8, 8\)"):
+        table(Architecture(layers=("conv1x1",)).build(num_classes=10, input_shape=(1, 16, 16)))
+    with pytest.raises(LatencyTableMismatchError, match="profiled for"):
+        table.for_space(CellSpace(max_layers=3, depths=(1, 1, 1), growth_rates=(8, 16, 32)))
+    with pytest.raises(TypeError, match="Latency"):
+        table(Latency())  # type: ignore[arg-type]
+    assert issubclass(LatencyTableMismatchError, ValueError)
+    assert not issubclass(LatencyTableMismatchError, InvalidArchitectureError)
+
+
+def test_tables_with_missing_entries_or_other_formats_are_refused(
+    table: LatencyTable, tmp_path: Path
+) -> None:
+    data = table.to_dict()
+    data["input_shape"] = [1, 3, 8, 8]  # the stem reads 3 channels: same cells, so accepted
+    assert LatencyTable.from_dict(data).batch_shape == (1, 3, 8, 8)
+    data["input_shape"] = [1, 1, 16, 16]  # cells on 16x16 maps: no entries for them
+    with pytest.raises(LatencyTableMismatchError, match="without 108 of the 108"):
+        LatencyTable.from_dict(data)
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ValueError, match="format='something-else'"):
+        LatencyTable.load(path)
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        LatencyTable.load(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"device": "tpu"}, "device='tpu'"),
+        ({"rounds": 0}, "rounds=0"),
+        ({"threads": 0}, "threads=0"),
+        ({"calibration": -1}, "calibration=-1"),
+        ({"input_shape": (1, 1, 1)}, "at least 4x4"),
+    ],
+)
+def test_profile_rejects_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LatencyTable.profile(SPACE, **{"input_shape": SHAPE, **kwargs})
