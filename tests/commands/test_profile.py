@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from optuna_devnas.cli import main
+from optuna_devnas.objectives import LatencyTable
+from optuna_devnas.spaces import CellSpace
+
+QUICK = ["--min-run-time", "0.001", "--rounds", "1", "--calibration", "2"]
+
+
+def test_profile_writes_a_table_and_shows_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "cpu.json"
+    argv = ["profile", "--input-shape", "1,8,8", "--max-layers", "1", "-o", str(output), *QUICK]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"Wrote {output}: 36 layer entries" in captured.out
+    assert "[  39/39]" in captured.err  # 36 entries, the overhead, 2 calibration networks
+    table = LatencyTable.load(output, space=CellSpace(max_layers=1), input_shape=(1, 8, 8))
+    assert table.device["threads"] == 1 and table.settings["rounds"] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "tpu"], "device='tpu'"),
+        (["--threads", "0"], "threads=0"),
+        (["--input-shape", "1,1,1"], "at least 4x4"),
+        (["--growth-rates", "8,16"], "growth_rates"),
+    ],
+)
+def test_bad_arguments_exit_with_code_2_and_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    argv = ["profile", "--input-shape", "1,8,8", "-o", str(tmp_path / "t.json"), *QUICK, *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("devnas profile: error:") and message in err[0]
+
+
+def test_missing_output_folder_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["profile", "-o", str(tmp_path / "missing" / "t.json"), *QUICK]
+    assert main(argv) == 2
+    assert "folder does not exist" in capsys.readouterr().err
