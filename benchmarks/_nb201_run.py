@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import optuna
 
-from benchmarks._nb201_samplers import SAMPLERS
+from benchmarks._nb201_samplers import OURS, SAMPLERS, sampler_source_hash
 from benchmarks._nb201_table import NB201Problem
 
 _PROBLEMS: dict[tuple[str, str, str], NB201Problem] = {}
@@ -93,6 +93,12 @@ def run(spec: RunSpec) -> dict[str, Any]:
                 cpu.append(time.process_time() - c0)
                 values.append(list(point))
                 archs.append(arch)
+                if len(values) % 50 == 0 or wall[-1] > 10:  # a sign of life from long runs
+                    print(
+                        f"  {spec.sampler} seed {spec.seed} {spec.dataset}:{spec.device}: trial "
+                        f"{len(values)}, {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU",
+                        flush=True,
+                    )
         except Exception:  # a sampler failure is a result to report, not a crash of the pool
             error = traceback.format_exc(limit=8)
         if profiler is not None:
@@ -111,6 +117,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
         gaps=gaps_at(problem, values, spec.budgets),
         error=error,
         warnings=messages[:10],
+        sampler_source=sampler_source_hash() if spec.sampler in OURS else None,
     )
     if profiler is not None:
         stream = io.StringIO()

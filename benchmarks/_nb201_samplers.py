@@ -9,6 +9,8 @@ The peers are Optuna 5's samplers at defaults (NSGA-II with population 20, as in
 from __future__ import annotations
 
 from collections.abc import Callable
+import hashlib
+from pathlib import Path
 
 import optuna
 
@@ -61,3 +63,14 @@ def dpp_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def sampler_source_hash() -> str:
+    """A hash of ``optuna_devnas/samplers``' source, to tell which DPPSampler a run measured."""
+    import optuna_devnas.samplers
+
+    digest = hashlib.sha256()
+    folder = Path(optuna_devnas.samplers.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]

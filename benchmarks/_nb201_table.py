@@ -56,7 +56,7 @@ def arch_str(operations: Sequence[str]) -> str:
 
 def parse_arch_str(text: str) -> tuple[str, ...]:
     """The six operations of ``text``, in :data:`EDGES` order (inverse of :func:`arch_str`)."""
-    operations = []
+    operations: list[str] = []
     for target, node in enumerate(text.split("+"), start=1):
         for token in node.strip("|").split("|"):
             op, source = token.split("~")

@@ -55,6 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeatability", type=int, default=10, help="architectures for CV")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="markdown file to write the results into")
+    parser.add_argument("--details", help="CSV file for per-architecture numbers")
     return parser.parse_args(argv)
 
 
@@ -144,9 +145,19 @@ def main(argv: Sequence[str] | None = None) -> str:
         second = [rounds[1][arch] for arch in archs]
         rows.append(errors_row("noise floor: measurement 1 vs 2", first, second))
 
+    if args.details:
+        with open(args.details, "w", encoding="utf-8") as details:
+            details.write("cell,n_layers,layer_sum,predicted,flops_fit,measured,rounds\n")
+            for i, arch in enumerate(archs):
+                values = " ".join(f"{r[arch]:.7f}" for r in rounds)
+                details.write(
+                    f"{arch},{arch.n_layers},{table.layer_sum(arch):.7f},{predicted[i]:.7f},"
+                    f"{flops_fit[i]:.7f},{measured[i]:.7f},{values}\n"
+                )
+
     cv_rows = []
     cv_archs = archs[: args.repeatability]
-    for clock in ("thread", "wall"):
+    for clock in ("thread", "wall") if cv_archs else ():
         repeated = Latency(
             input_shape=batch_shape, min_run_time=args.min_run_time, repeats=5, clock=clock
         )

@@ -14,8 +14,10 @@ Usage (from the repository root)::
         --results benchmarks/results/nb201.jsonl --output benchmarks/results/nb201.md
 
 ``--results`` keeps every finished run (JSON lines) and, with ``--resume``, skips runs already
-there, so a long benchmark can be stopped and continued; the tables are always recomputed from
-the records.
+there, so a long benchmark can be stopped and continued. Repeat ``--results`` to let several
+processes append each to its own file: new runs go to the first, runs are found in all. A
+stored DPPSampler run counts only if the sampler's source is unchanged since. The tables are
+always recomputed from the records.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 from benchmarks._nb201_report import markdown
 from benchmarks._nb201_run import RunSpec, gaps_at, problem_for, run, time_at
-from benchmarks._nb201_samplers import OURS, SAMPLERS, dpp_available
+from benchmarks._nb201_samplers import OURS, SAMPLERS, dpp_available, sampler_source_hash
 from benchmarks._nb201_table import DEFAULT_TABLE
 
 DEFAULT_PROBLEMS = ("cifar10:raspi4", "cifar100:hwnb360_c100_pixel_litert_lat_ms_median")
@@ -67,7 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timing-seeds", type=int, default=1, help="seeds run to timing-trials")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (runs in parallel)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--results", help="JSON-lines file that keeps every finished run")
+    parser.add_argument(
+        "--results", action="append", help="JSON-lines file of finished runs; repeatable"
+    )
     parser.add_argument("--resume", action="store_true", help="skip runs found in --results")
     parser.add_argument("--profile", action="store_true", help="cProfile the DPPSampler runs")
     parser.add_argument("--output", help="write the markdown tables to this file")
@@ -154,11 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         print("DPPSampler is not importable yet: running the peers only.", file=sys.stderr)
         args.samplers = [s for s in args.samplers if s not in OURS]
     specs = plan(args)
-    stored = _load(args.results) if args.resume else []
+    stored = [r for path in args.results or [] for r in _load(path)] if args.resume else []
+    # Reuse a stored run only if it finished without error, on this table, with the current
+    # DPPSampler source (a changed sampler must be measured again); the longest run wins.
+    version = sampler_source_hash()
     done_keys = {
         (r["dataset"], r["device"], r["sampler"], r["seed"]): r
-        for r in stored
+        for r in sorted(stored, key=lambda r: r["n_trials"])
         if r["table"] == args.table
+        and not r["error"]
+        and (r["sampler"] not in OURS or r.get("sampler_source") == version)
     }
     records = []
     todo = []
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             todo.append(spec)
     print(
-        f"{len(specs)} runs planned, {len(specs) - len(todo)} found in {args.results}, "
+        f"{len(specs)} runs planned, {len(specs) - len(todo)} found in --results, "
         f"{len(todo)} to run with {args.jobs} job(s)",
         flush=True,
     )
@@ -178,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         records.append(record)
         print(_progress(done, len(todo), record, started), flush=True)
         if args.results:
-            Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-            with open(args.results, "a") as f:
+            Path(args.results[0]).parent.mkdir(parents=True, exist_ok=True)
+            with open(args.results[0], "a") as f:
                 f.write(json.dumps(record) + "\n")
     elapsed = time.perf_counter() - started
     budgets = tuple(sorted(args.budgets))
