@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import importlib
 import logging
 import sys
+import warnings
 
 # Sub-command modules under optuna_devnas.commands, in the order ``devnas --help`` lists them.
 COMMANDS: tuple[str, ...] = ("search", "worker", "pareto", "export", "profile", "mlflow_sync")
@@ -45,6 +46,10 @@ class _WithoutTraceback(logging.Filter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("optuna.study._optimize").addFilter(_WithoutTraceback())
+    # Heartbeats, metric names and artifacts are "experimental" in Optuna; say nothing of it.
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     from optuna_devnas._errors import DevnasError

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+import warnings
 
 import torch
 
@@ -91,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     example = batch[:1]
     if args.format == "torchscript":
         path = output / "model.pt"
+        # TorchScript is deprecated in favour of torch.export but is still what mobile
+        # runtimes load; keep it and silence the notice.
+        warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
         traced = torch.jit.trace(deployed, example, check_trace=False)
         traced.save(str(path))
         loaded = torch.jit.load(str(path))
