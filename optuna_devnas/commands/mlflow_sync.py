@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(
         f"Synced study {args.study!r} into MLflow at {tracking_uri}, experiment "
-        f"{result.experiment_id} (parent run {result.parent_run_id}): {result.created} trial "
-        f"runs created, {result.updated} updated, {result.unchanged} unchanged."
+        f"{args.experiment or args.study!r} (parent run {result.parent_run_id}): "
+        f"{result.created} trial runs created, {result.updated} updated, "
+        f"{result.unchanged} unchanged."
     )
     return 0

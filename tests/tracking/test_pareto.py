@@ -30,7 +30,7 @@ def test_front_rows_have_the_same_columns_and_csv_round_trips() -> None:
     assert rows_to_csv([]) == ""
 
 
-@pytest.mark.parametrize(("n_objectives", "panels"), [(1, 1), (2, 1), (3, 3), (5, 6)])
+@pytest.mark.parametrize(("n_objectives", "panels"), [(1, 1), (2, 1), (5, 6)])
 def test_plot_front_draws_one_panel_per_objective_pair(n_objectives: int, panels: int) -> None:
     rng = np.random.default_rng(0)
     values = rng.random((12, n_objectives))

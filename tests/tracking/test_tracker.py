@@ -8,6 +8,7 @@ import warnings
 from mlflow import MlflowClient
 import optuna
 import pytest
+import torch
 
 from optuna_devnas.data import TensorData, load_digits
 from optuna_devnas.objectives import ValidationError
@@ -103,8 +104,15 @@ def test_validation_error_training_curve_is_logged_per_epoch(
     space = CellSpace(max_layers=1)
     study = optuna.create_study(study_name="training")
     tracker = MLflowTracker(tracking_uri=sqlite_uri)
-    with tracker.track(study):
-        study.optimize(lambda t: train(space.suggest(t), trial=t), n_trials=1, callbacks=[tracker])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny network: more threads only contend on a busy machine
+    try:
+        with tracker.track(study):
+            study.optimize(
+                lambda t: train(space.suggest(t), trial=t), n_trials=1, callbacks=[tracker]
+            )
+    finally:
+        torch.set_num_threads(threads)
     run = read_mlflow(sqlite_uri, "training").trials["training"][0]
     client = MlflowClient(sqlite_uri)
     history = client.get_metric_history(run.info.run_id, "val_error")
