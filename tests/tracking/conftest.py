@@ -60,8 +60,10 @@ def migrated_store(
 
 
 @pytest.fixture
-def sqlite_uri(tmp_path: Path, migrated_store: Path) -> str:
-    """Tracking URI of a fresh SQLite store in the test's temporary folder."""
+def sqlite_uri(tmp_path: Path, migrated_store: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Tracking URI of a fresh SQLite store in the test's temporary folder, which is also the
+    working directory (a SQLite store keeps artifacts in ``./mlruns``)."""
+    monkeypatch.chdir(tmp_path)
     shutil.copy(migrated_store, tmp_path / "tracking.db")
     return f"sqlite:///{tmp_path / 'tracking.db'}"
 
