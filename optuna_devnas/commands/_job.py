@@ -298,18 +298,26 @@ class SearchJob:
         ]
         if show_progress:
             callbacks.append(_progress(self.config, n_trials))
-        tracker = None
-        if self.config.tracking_uri is not None:
-            from optuna_devnas.tracking import MLflowTracker
+        if _count(study, finished) >= n_trials:
+            return
+        if self.config.tracking_uri is None:
+            self._optimize(study, callbacks)
+            return
+        from optuna_devnas.tracking import MLflowTracker
 
-            tracker = MLflowTracker(tracking_uri=self.config.tracking_uri or None)
-            callbacks.append(tracker)
-        if _count(study, finished) < n_trials:
-            # A failing trial (NaN, wrong number of values, a crash in training) is recorded as
-            # FAIL and the study goes on.
-            study.optimize(self.objective, callbacks=callbacks, catch=(Exception,))
-        if tracker is not None:
-            tracker.finish(study)
+        # An empty tracking URI means MLflow's own default (sqlite:///mlflow.db here).
+        tracker = MLflowTracker(tracking_uri=self.config.tracking_uri or None)
+        with tracker.track(study):
+            self._optimize(study, [*callbacks, tracker])
+
+    def _optimize(
+        self,
+        study: optuna.Study,
+        callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]],
+    ) -> None:
+        # A failing trial (NaN, wrong number of values, a crash in training) is recorded as
+        # FAIL and the study goes on.
+        study.optimize(self.objective, callbacks=callbacks, catch=(Exception,))
 
 
 def _count(study: optuna.Study, states: tuple[optuna.trial.TrialState, ...]) -> int:
