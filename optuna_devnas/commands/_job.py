@@ -109,7 +109,7 @@ def directions(config: SearchConfig) -> list[str]:
 
 
 class CheapObjectives:
-    """Latency, parameters and FLOPs of an architecture, computed once per architecture.
+    """Latency (ms), parameters and FLOPs of an architecture, each computed once (cached).
 
     The same cached numbers serve the objective (what a trial returns) and ``DPPSampler``'s
     cheap objectives (what it computes for candidates), so both always agree.
@@ -120,25 +120,25 @@ class CheapObjectives:
 
         common = {"num_classes": data.num_classes, "input_shape": (1, *data.input_shape)}
         self.space = space
-        self.functions: dict[str, objectives.Objective] = {}
+        self._scale: dict[str, float] = {}
+        self.functions: dict[str, objectives.ParamsObjective] = {}
         for name in config.objectives:
+            objective: objectives.Objective
             if name == "latency_ms":
-                self.functions[name] = objectives.Latency(
+                objective = objectives.Latency(
                     device=config.device, threads=config.latency_threads, **common
                 )
+                self._scale[name] = 1e3  # Latency measures seconds
             elif name == "params":
-                self.functions[name] = objectives.ParamCount(**common)
+                objective = objectives.ParamCount(**common)
             elif name == "flops":
-                self.functions[name] = objectives.FLOPs(**common)
-        self._cache: dict[tuple[str, Any], float] = {}
+                objective = objectives.FLOPs(**common)
+            else:
+                continue
+            self.functions[name] = objective.for_space(space)
 
     def value(self, name: str, params: dict[str, Any]) -> float:
-        arch = self.space.from_params(params)
-        key = (name, arch)
-        if key not in self._cache:
-            value = float(self.functions[name](arch))
-            self._cache[key] = 1e3 * value if name == "latency_ms" else value
-        return self._cache[key]
+        return self._scale.get(name, 1.0) * self.functions[name](params)
 
     def function(self, name: str) -> Callable[[dict[str, Any]], float]:
         return lambda params: self.value(name, params)
@@ -162,7 +162,8 @@ def make_sampler(
             for index, name in enumerate(config.objectives)
             if name in cheap.functions
         }
-    return DPPSampler(seed=config.seed, cheap_objectives=cheap_objectives or None)
+    space = cheap.space if cheap is not None else None
+    return DPPSampler(seed=config.seed, space=space, cheap_objectives=cheap_objectives or None)
 
 
 def _load_user_objective(spec: str) -> Callable[..., Any]:
