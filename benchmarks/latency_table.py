@@ -5,7 +5,10 @@ latency of random architectures of the space (distinct, none of them a calibrati
 the table) with the ``Latency`` objective, and compares side by side, on the same
 architectures and measurements:
 
-- the table's prediction (overhead + scale x sum of layer entries),
+- the table's prediction (overhead + scale x sum of layer entries), profiled before the
+  measurements as a user would;
+- the same, from a table combined of one-round profiles taken between the measurement rounds
+  (it saw the same load as the measurements: the table's own error without load drift);
 - the table's raw sum (overhead + sum of layer entries, no calibration),
 - a linear fit of latency on FLOPs over the table's calibration networks (a cheap proxy), and
 - a second measurement of the same network (the noise floor: how well a measurement predicts
@@ -73,6 +76,19 @@ def sample_architectures(
     return random.Random(seed).sample(pool, count)
 
 
+def table_profile(
+    space: CellSpace, batch_shape: tuple[int, ...], args: argparse.Namespace, *, rounds: int
+) -> LatencyTable:
+    return LatencyTable.profile(
+        space,
+        input_shape=batch_shape,
+        min_run_time=args.table_min_run_time,
+        rounds=rounds,
+        calibration=args.calibration,
+        seed=args.seed,
+    )
+
+
 def errors_row(name: str, predicted: Sequence[float], measured: Sequence[float]) -> list[str]:
     p, m = np.asarray(predicted), np.asarray(measured)
     relative = np.abs(p / m - 1.0)
@@ -100,14 +116,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     load_before = os.getloadavg()
     started = time.perf_counter()
 
-    table = LatencyTable.profile(
-        space,
-        input_shape=batch_shape,
-        min_run_time=args.table_min_run_time,
-        rounds=args.table_rounds,
-        calibration=args.calibration,
-        seed=args.seed,
-    )
+    table = table_profile(space, batch_shape, args, rounds=args.table_rounds)
     profile_seconds = table.settings["profile_seconds"]
     print(f"profiled {len(table.entries)} entries in {profile_seconds:.1f} s", file=sys.stderr)
 
@@ -116,13 +125,18 @@ def main(argv: Sequence[str] | None = None) -> str:
     latency = Latency(input_shape=batch_shape, min_run_time=args.min_run_time, repeats=1)
     models = {arch: latency.build(arch) for arch in archs}
     rounds: list[dict[Architecture, float]] = []
+    between: list[LatencyTable] = []
     rng = random.Random(args.seed + 2)
     for index in range(args.rounds):
+        # A one-round profile before each measurement round: combined, a table that saw the
+        # same load as the measurements, which separates the table's own error from load drift.
+        between.append(table_profile(space, batch_shape, args, rounds=1))
         order = archs[:]
         rng.shuffle(order)  # interleaved and reordered: load drifts spread over all networks
         rounds.append({arch: latency.evaluate(models[arch]) for arch in order})
-        print(f"measurement round {index + 1}/{args.rounds} done", file=sys.stderr)
+        print(f"round {index + 1}/{args.rounds} done", file=sys.stderr)
     measured = [statistics.median(r[arch] for r in rounds) for arch in archs]
+    matched = LatencyTable.combine(between)
 
     flops = FLOPs(input_shape=batch_shape)
     calibration_flops = [flops(arch) for arch in calibration]
@@ -133,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> str:
     predicted = [table.predict(arch) for arch in archs]
     rows = [
         errors_row("LatencyTable.predict (calibrated)", predicted, measured),
+        errors_row(
+            "LatencyTable profiled between the measurement rounds (`combine`)",
+            [matched.predict(arch) for arch in archs],
+            measured,
+        ),
         errors_row(
             "LatencyTable raw sum (scale 1)",
             [table.overhead + table.layer_sum(a) for a in archs],
@@ -192,7 +211,9 @@ def main(argv: Sequence[str] | None = None) -> str:
             "",
             f"Table: {space!r} on input {batch_shape}: {len(table.entries)} entries, profiled in "
             f"{profile_seconds:.1f} s; overhead {1e6 * table.overhead:.0f} us, scale "
-            f"{table.scale:.2f} (from {len(calibration)} calibration networks).",
+            f"{table.scale:.2f} (from {len(calibration)} calibration networks); the table "
+            f"combined between the rounds: overhead {1e6 * matched.overhead:.0f} us, scale "
+            f"{matched.scale:.2f}.",
             "",
             f"Test set: {len(archs)} distinct random architectures of the space (none a "
             f"calibration network), measured latency {1e3 * min(measured):.2f}-"

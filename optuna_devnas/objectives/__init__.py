@@ -8,13 +8,10 @@ parameters, the form ``DPPSampler``'s ``cheap_objectives`` take.
 from optuna_devnas.objectives._base import InferenceObjective, Objective, ParamsObjective
 from optuna_devnas.objectives._counting import FLOPs, ParamCount
 from optuna_devnas.objectives._latency import Latency
-from optuna_devnas.objectives._latency_table import (
-    LatencyTable,
-    LatencyTableMismatchError,
-    describe_device,
-)
+from optuna_devnas.objectives._latency_table import LatencyTable, LatencyTableMismatchError
 from optuna_devnas.objectives._layer_shapes import LayerShape, layer_shapes, space_layer_shapes
 from optuna_devnas.objectives._memory import PeakMemory
+from optuna_devnas.objectives._profiling import describe_device
 from optuna_devnas.objectives._timing import measure_latency, resolve_clock
 from optuna_devnas.objectives._training import (
     ValidationAccuracy,

@@ -10,8 +10,8 @@ shape).
 Two things make the sum honest. The fixed overhead (stem, poolings, concatenations, head,
 dispatch around the cells) is measured on a skeleton network whose cells cost nothing. And
 layers timed alone in a tight loop run faster than inside a network (hot caches and branch
-predictors, less interpreter work between kernels): on our CPUs the sum of the entries
-explains only about 60-70% of a network's latency. A single ``scale``, the median over a few
+predictors, less interpreter work between kernels): on our shared CPUs the sum of the entries
+explains only half to two thirds of a network's latency. A single ``scale``, the median over a few
 calibration networks measured whole of ``(measured - overhead) / sum of entries``, corrects
 that bias; the raw sum is kept (:meth:`LatencyTable.layer_sum`) so its effect can be checked.
 Entries, overhead and calibration networks are timed in interleaved rounds and each keeps its
@@ -20,18 +20,14 @@ median, so a burst of load on a shared machine touches all of them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 import json
 import math
 import os
 from pathlib import Path
-import platform
-import random
 import statistics
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
 from optuna_devnas._errors import DevnasError, InvalidArchitectureError
@@ -40,53 +36,19 @@ from optuna_devnas.objectives._base import (
     ParamsObjective,
     batched_shape,
     check_num_classes,
-    check_positive_int,
 )
-from optuna_devnas.objectives._layer_shapes import (
-    layer_shapes,
-    skeleton_network,
-    space_layer_shapes,
-)
-from optuna_devnas.objectives._timing import measure_latency, resolve_clock
-from optuna_devnas.objectives._training import resolve_device
-from optuna_devnas.spaces import Architecture, CellSpace, choices_at, condense
+from optuna_devnas.objectives._layer_shapes import layer_shapes, space_layer_shapes
+from optuna_devnas.spaces import Architecture, CellSpace
+
+if TYPE_CHECKING:
+    from optuna_devnas.objectives._profiling import ProgressCallback
 
 TABLE_FORMAT = "optuna-devnas/latency-table"
 TABLE_VERSION = 1
 
-ProgressCallback = Callable[[int, int, str], None]
-"""``progress(done, total, label)``, called after each timed item while profiling."""
-
 
 class LatencyTableMismatchError(DevnasError, ValueError):
     """A latency table is used for another space or input shape than it was profiled for."""
-
-
-def describe_device(device: torch.device, threads: int) -> dict[str, Any]:
-    """What a table's numbers depend on: processor, threads, torch and platform."""
-    description: dict[str, Any] = {
-        "type": device.type,
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "threads": threads,
-        "torch_version": torch.__version__,
-        "platform": platform.platform(),
-        "python_version": platform.python_version(),
-    }
-    if device.type == "cuda":
-        description["cuda_device"] = torch.cuda.get_device_name(device)
-    return description
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith(("model name", "hardware", "processor\t: a")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _comparable(space: CellSpace) -> dict[str, Any]:
@@ -94,19 +56,6 @@ def _comparable(space: CellSpace) -> dict[str, Any]:
     description = space.to_dict()
     del description["name"], description["max_layers"]
     return description
-
-
-def calibration_architectures(space: CellSpace, count: int, seed: int) -> list[Architecture]:
-    """The one-layer cells, then random longer cells, ``count`` distinct ones at most."""
-    chosen = list(space.initial())[:count]
-    rng = random.Random(seed)
-    total = min(count, space.size())
-    while len(chosen) < total:
-        n_layers = rng.randint(2, space.max_layers)
-        arch = space.architecture([rng.choice(choices_at(i)) for i in range(n_layers)])
-        if arch not in chosen:
-            chosen.append(arch)
-    return chosen
 
 
 class LatencyTable(Objective):
@@ -241,85 +190,81 @@ class LatencyTable(Objective):
             progress:
                 Called as ``progress(done, total, label)`` after each timing.
         """
-        if not isinstance(space, CellSpace):
-            raise TypeError(f"Got space={space!r}, but expected a CellSpace.")
-        torch_device = resolve_device(device)
-        check_positive_int(threads, "threads")
-        check_positive_int(rounds, "rounds")
-        if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 0:
-            raise ValueError(
-                f"Got calibration={calibration!r}, but expected a non-negative integer."
-            )
-        resolved_clock = resolve_clock(clock, device=torch_device, threads=threads)
-        batch_shape = batched_shape(input_shape)
-        check_num_classes(num_classes)
-        template = space.initial()[0]
-        # Build once up front: a bad input shape fails here with the network's own message.
-        template.build(num_classes=num_classes, input_shape=batch_shape[1:])
-        generator = torch.Generator().manual_seed(seed)
-        network_input = torch.randn(batch_shape, generator=generator).to(torch_device)
+        from optuna_devnas.objectives._profiling import profile_table
 
-        items: list[tuple[str, nn.Module, torch.Tensor]] = []
-        for shape in space_layer_shapes(space, batch_shape[1:]):
-            module = shape.build().to(torch_device)
-            items.append((shape.key, module, shape.example_input(batch_shape[0]).to(torch_device)))
-        skeleton = skeleton_network(template, num_classes=num_classes, batch_shape=batch_shape)
-        items.append(("overhead", skeleton.to(torch_device), network_input))
-        networks = calibration_architectures(space, calibration, seed)
-        for arch in networks:
-            network = arch.build(num_classes=num_classes, input_shape=batch_shape[1:])
-            items.append(
-                (f"network:{arch}", condense(network).eval().to(torch_device), network_input)
-            )
-
-        start = time.perf_counter()
-        times: dict[str, list[float]] = {label: [] for label, _, _ in items}
-        done = 0
-        for round_index in range(rounds):
-            # Alternate the order so that a slow drift of the machine's load evens out.
-            ordered = items if round_index % 2 == 0 else items[::-1]
-            for label, module, x in ordered:
-                seconds = measure_latency(
-                    module,
-                    x,
-                    threads=threads,
-                    warmup=warmup,
-                    min_run_time=min_run_time,
-                    clock=resolved_clock,
-                )
-                times[label].append(seconds)
-                done += 1
-                if progress is not None:
-                    progress(done, rounds * len(items), label)
-        median = {label: statistics.median(values) for label, values in times.items()}
-        overhead = median.pop("overhead")
-        entries = {key: value for key, value in median.items() if not key.startswith("network:")}
-        table = cls(
-            space=space,
-            input_shape=batch_shape,
-            entries=entries,
-            overhead=overhead,
+        return profile_table(
+            cls,
+            space,
+            input_shape=input_shape,
             num_classes=num_classes,
-            device=describe_device(torch_device, threads),
-            settings={
-                "threads": threads,
-                "warmup": warmup,
-                "min_run_time": min_run_time,
-                "rounds": rounds,
-                "clock": resolved_clock,
-                "seed": seed,
-                "profile_seconds": round(time.perf_counter() - start, 3),
-            },
+            device=device,
+            threads=threads,
+            warmup=warmup,
+            min_run_time=min_run_time,
+            rounds=rounds,
+            calibration=calibration,
+            clock=clock,
+            seed=seed,
+            progress=progress,
         )
-        measured = [median[f"network:{arch}"] for arch in networks]
-        sums = [table.layer_sum(arch) for arch in networks]
-        ratios = [(m - overhead) / s for m, s in zip(measured, sums) if s > 0 and m > overhead]
-        table.scale = float(statistics.median(ratios)) if ratios else 1.0
-        table.calibration = [
-            {"layers": list(arch.layers), "measured": m, "layer_sum": s}
-            for arch, m, s in zip(networks, measured, sums)
+
+    def calibrate(self, measured: Mapping[Architecture, float]) -> None:
+        """Fit :attr:`scale` to whole networks' measured seconds on the table's device.
+
+        ``scale`` becomes the median over the networks of ``(measured - overhead) /
+        layer_sum``; with no usable network it is 1. :meth:`profile` calls this with the
+        calibration networks it measured; call it again with measurements of your own (say,
+        of networks deployed on the device) to recalibrate.
+        """
+        archs = list(measured)
+        seconds = [float(measured[arch]) for arch in archs]
+        sums = [self.layer_sum(arch) for arch in archs]
+        ratios = [
+            (m - self.overhead) / s for m, s in zip(seconds, sums) if s > 0 and m > self.overhead
         ]
-        return table
+        self.scale = float(statistics.median(ratios)) if ratios else 1.0
+        self.calibration = [
+            {"layers": list(arch.layers), "measured": m, "layer_sum": s}
+            for arch, m, s in zip(archs, seconds, sums)
+        ]
+
+    @classmethod
+    def combine(cls, tables: Sequence[LatencyTable]) -> LatencyTable:
+        """One table from several profiles of the same space and input shape: the medians.
+
+        Profiles taken at different times (say, before and after a search on a shared
+        machine) combine into a table less sensitive to the load of any one of them: every
+        entry, the overhead and each calibration network's measurement is the median over the
+        tables, and ``scale`` is fitted again.
+        """
+        if not tables:
+            raise ValueError("Got no tables, but expected at least one.")
+        first = tables[0]
+        for table in tables[1:]:
+            table.check(space=first.space, input_shape=first.batch_shape)
+            if table.space.max_layers != first.space.max_layers:
+                raise LatencyTableMismatchError(
+                    f"Got tables for {first.space!r} and {table.space!r}; combine tables of "
+                    "one space."
+                )
+        measured: dict[Architecture, list[float]] = {}
+        for table in tables:
+            for row in table.calibration:
+                arch = first.space.architecture(row["layers"])
+                measured.setdefault(arch, []).append(float(row["measured"]))
+        combined = cls(
+            space=first.space,
+            input_shape=first.batch_shape,
+            entries={
+                key: statistics.median(t.entries[key] for t in tables) for key in first.entries
+            },
+            overhead=statistics.median(t.overhead for t in tables),
+            num_classes=first.num_classes,
+            device=first.device,
+            settings={**first.settings, "combined_tables": len(tables)},
+        )
+        combined.calibrate({arch: statistics.median(v) for arch, v in measured.items()})
+        return combined
 
     # -- prediction --------------------------------------------------------------------------
     def check(

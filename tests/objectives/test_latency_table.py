@@ -7,7 +7,12 @@ import statistics
 import pytest
 
 from optuna_devnas import InvalidArchitectureError
-from optuna_devnas.objectives import Latency, LatencyTable, LatencyTableMismatchError
+from optuna_devnas.objectives import (
+    Latency,
+    LatencyTable,
+    LatencyTableMismatchError,
+    space_layer_shapes,
+)
 from optuna_devnas.spaces import Architecture, CellSpace
 
 SPACE = CellSpace(max_layers=3)
@@ -43,18 +48,21 @@ def test_table_predicts_measured_latency_within_tolerance(table: LatencyTable) -
     ]
     # Interleaved rounds, so that a change of the machine's load between the rounds touches all
     # architectures alike; each keeps its median.
-    latency = Latency(input_shape=SHAPE, min_run_time=0.005, repeats=1)
-    rounds = [[latency(arch) for arch in archs] for _ in range(3)]
+    latency = Latency(input_shape=SHAPE, min_run_time=0.004, repeats=1)
+    rounds = [[latency(arch) for arch in archs] for _ in range(5)]
     measured = [statistics.median(values) for values in zip(*rounds)]
     predicted = [table.predict(arch) for arch in archs]
-    # Other work on a shared machine slows every measurement by a common factor that changes
-    # over minutes (0.5x-2x here while profiling and measuring at different times), so absolute
-    # predictions get a wide band and latencies relative to their geometric mean a narrow one.
+    # On a shared machine, other work slows every measurement by a common factor that changes
+    # over minutes (0.5x-2x between profiling and measuring here), and single measurements of a
+    # network by 20-30%: absolute predictions get a wide band, latencies relative to their
+    # geometric mean a narrower one. A table missing the overhead, the calibration or cells
+    # fails these by far.
     ratios = [p / m for p, m in zip(predicted, measured)]
     assert 0.4 < statistics.median(ratios) < 2.5, ratios
     relative = [r / statistics.geometric_mean(ratios) for r in ratios]
-    assert all(0.65 < r < 1.5 for r in relative), (relative, predicted, measured)
-    assert max(measured) > 2 * min(measured)  # a spread the relative check can see
+    assert all(0.5 < r < 2.0 for r in relative), (relative, predicted, measured)
+    assert max(measured) > 2.5 * min(measured)  # a spread the relative check can see
+    assert predicted.index(min(predicted)) == measured.index(min(measured)) == 0
 
 
 def test_prediction_is_overhead_plus_scaled_layer_sum(table: LatencyTable) -> None:
@@ -73,6 +81,37 @@ def test_prediction_is_overhead_plus_scaled_layer_sum(table: LatencyTable) -> No
     assert function({"other.n_layers": 1, "other.layer_0": "conv1x1"}) == table.predict(
         SPACE.architecture(["conv1x1"])
     )
+
+
+def test_calibrate_fits_the_scale_and_combine_takes_medians(table: LatencyTable) -> None:
+    arch = SPACE.architecture(["conv3x3", "bn_relu"])
+    copy = LatencyTable.from_dict(table.to_dict())
+    target = copy.overhead + 1.5 * copy.layer_sum(arch)
+    copy.calibrate({arch: target})
+    assert copy.scale == pytest.approx(1.5)
+    assert copy.predict(arch) == pytest.approx(target)
+    assert copy.calibration == [
+        {"layers": list(arch.layers), "measured": target, "layer_sum": copy.layer_sum(arch)}
+    ]
+    copy.calibrate({})
+    assert copy.scale == 1.0
+
+    slower = LatencyTable.from_dict(table.to_dict())
+    slower.entries = {key: 3 * value for key, value in slower.entries.items()}
+    slower.overhead *= 3
+    combined = LatencyTable.combine([table, slower, table])
+    assert combined.entries == table.entries and combined.overhead == table.overhead
+    assert combined.scale == pytest.approx(table.scale)
+    assert combined.settings["combined_tables"] == 3
+    with pytest.raises(LatencyTableMismatchError):
+        LatencyTable.combine([table, table_for(CellSpace(max_layers=2))])
+    with pytest.raises(ValueError, match="no tables"):
+        LatencyTable.combine([])
+
+
+def table_for(space: CellSpace) -> LatencyTable:
+    data = {key: 1e-5 for key in (s.key for s in space_layer_shapes(space, SHAPE[1:]))}
+    return LatencyTable(space=space, input_shape=SHAPE, entries=data, overhead=1e-4)
 
 
 def test_save_and_load_keep_predictions_and_describe_the_device(

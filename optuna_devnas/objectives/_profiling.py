@@ -1,0 +1,161 @@
+"""How a ``LatencyTable`` is profiled: what is timed, in which order, and on what device.
+
+Every layer shape of the space (:func:`space_layer_shapes`), a skeleton network for the fixed
+overhead and a few calibration networks are timed with :func:`measure_latency` in interleaved
+rounds, alternating the order from round to round so a slow drift of the machine's load evens
+out; each item keeps its median over rounds. Only torch and this package are needed, so
+``devnas profile`` runs on a bare target device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import os
+import platform
+import random
+import statistics
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from optuna_devnas.objectives._base import batched_shape, check_num_classes, check_positive_int
+from optuna_devnas.objectives._layer_shapes import skeleton_network, space_layer_shapes
+from optuna_devnas.objectives._timing import measure_latency, resolve_clock
+from optuna_devnas.objectives._training import resolve_device
+from optuna_devnas.spaces import Architecture, CellSpace, choices_at, condense
+
+if TYPE_CHECKING:
+    from optuna_devnas.objectives._latency_table import LatencyTable
+
+ProgressCallback = Callable[[int, int, str], None]
+"""``progress(done, total, label)``, called after each timed item while profiling."""
+
+
+def describe_device(device: torch.device, threads: int) -> dict[str, Any]:
+    """What a table's numbers depend on: processor, threads, torch and platform."""
+    description: dict[str, Any] = {
+        "type": device.type,
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "torch_version": torch.__version__,
+        "platform": platform.platform(),
+        "python_version": platform.python_version(),
+    }
+    if device.type == "cuda":
+        description["cuda_device"] = torch.cuda.get_device_name(device)
+    return description
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith(("model name", "hardware", "processor\t: a")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def calibration_architectures(space: CellSpace, count: int, seed: int) -> list[Architecture]:
+    """The one-layer cells, then random longer cells, ``count`` distinct ones at most."""
+    chosen = list(space.initial())[:count]
+    rng = random.Random(seed)
+    total = min(count, space.size())
+    while len(chosen) < total:
+        n_layers = rng.randint(2, space.max_layers)
+        arch = space.architecture([rng.choice(choices_at(i)) for i in range(n_layers)])
+        if arch not in chosen:
+            chosen.append(arch)
+    return chosen
+
+
+def profile_table(
+    cls: type[LatencyTable],
+    space: CellSpace,
+    *,
+    input_shape: Sequence[int],
+    num_classes: int,
+    device: str,
+    threads: int,
+    warmup: int,
+    min_run_time: float,
+    rounds: int,
+    calibration: int,
+    clock: str,
+    seed: int,
+    progress: ProgressCallback | None,
+) -> LatencyTable:
+    """``LatencyTable.profile`` (see its documentation for the arguments)."""
+
+    if not isinstance(space, CellSpace):
+        raise TypeError(f"Got space={space!r}, but expected a CellSpace.")
+    torch_device = resolve_device(device)
+    check_positive_int(threads, "threads")
+    check_positive_int(rounds, "rounds")
+    if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 0:
+        raise ValueError(f"Got calibration={calibration!r}, but expected a non-negative integer.")
+    resolved_clock = resolve_clock(clock, device=torch_device, threads=threads)
+    batch_shape = batched_shape(input_shape)
+    check_num_classes(num_classes)
+    template = space.initial()[0]
+    # Build once up front: a bad input shape fails here with the network's own message.
+    template.build(num_classes=num_classes, input_shape=batch_shape[1:])
+    generator = torch.Generator().manual_seed(seed)
+    network_input = torch.randn(batch_shape, generator=generator).to(torch_device)
+
+    items: list[tuple[str, nn.Module, torch.Tensor]] = []
+    for shape in space_layer_shapes(space, batch_shape[1:]):
+        module = shape.build().to(torch_device)
+        items.append((shape.key, module, shape.example_input(batch_shape[0]).to(torch_device)))
+    skeleton = skeleton_network(template, num_classes=num_classes, batch_shape=batch_shape)
+    items.append(("overhead", skeleton.to(torch_device), network_input))
+    networks = calibration_architectures(space, calibration, seed)
+    for arch in networks:
+        network = arch.build(num_classes=num_classes, input_shape=batch_shape[1:])
+        items.append((f"network:{arch}", condense(network).eval().to(torch_device), network_input))
+
+    start = time.perf_counter()
+    times: dict[str, list[float]] = {label: [] for label, _, _ in items}
+    done = 0
+    for round_index in range(rounds):
+        # Alternate the order so that a slow drift of the machine's load evens out.
+        ordered = items if round_index % 2 == 0 else items[::-1]
+        for label, module, x in ordered:
+            seconds = measure_latency(
+                module,
+                x,
+                threads=threads,
+                warmup=warmup,
+                min_run_time=min_run_time,
+                clock=resolved_clock,
+            )
+            times[label].append(seconds)
+            done += 1
+            if progress is not None:
+                progress(done, rounds * len(items), label)
+    median = {label: statistics.median(values) for label, values in times.items()}
+    overhead = median.pop("overhead")
+    entries = {key: value for key, value in median.items() if not key.startswith("network:")}
+    table = cls(
+        space=space,
+        input_shape=batch_shape,
+        entries=entries,
+        overhead=overhead,
+        num_classes=num_classes,
+        device=describe_device(torch_device, threads),
+        settings={
+            "threads": threads,
+            "warmup": warmup,
+            "min_run_time": min_run_time,
+            "rounds": rounds,
+            "clock": resolved_clock,
+            "seed": seed,
+            "profile_seconds": round(time.perf_counter() - start, 3),
+        },
+    )
+    table.calibrate({arch: median[f"network:{arch}"] for arch in networks})
+    return table
