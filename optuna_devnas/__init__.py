@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "FLOPs": "optuna_devnas.objectives",
     "Latency": "optuna_devnas.objectives",
     "LatencyTable": "optuna_devnas.objectives",
+    "LatencyTableMismatchError": "optuna_devnas.objectives",
     "ParamCount": "optuna_devnas.objectives",
     "PeakMemory": "optuna_devnas.objectives",
     "load_cifar": "optuna_devnas.data",

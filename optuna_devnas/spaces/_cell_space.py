@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import itertools
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from optuna_devnas._errors import InvalidArchitectureError
 from optuna_devnas.spaces._architecture import (
@@ -25,6 +23,9 @@ from optuna_devnas.spaces._architecture import (
     Architecture,
     choices_at,
 )
+
+if TYPE_CHECKING:  # optuna stays optional for ``devnas profile`` on a bare board
+    import optuna
 
 SPACE_ATTR = "devnas:space"
 """User attribute holding ``CellSpace.to_dict()`` on every trial that used a space."""
