@@ -1,0 +1,270 @@
+"""From evaluated trials and candidates to a ranked list: surrogate + acquisition, as tensors.
+
+Use :func:`rank` with the encodings and (signed, maximized) outcomes of the evaluated trials and
+the encodings and exact cheap values of the candidates. It fits one GP per expensive objective,
+predicts every candidate, screens them by exact expected hypervolume improvement and ranks the
+best with BoTorch's ``qLogNoisyExpectedHypervolumeImprovement`` (or DPP-Net's Pareto rule). It
+never sees a study: the sampler turns trials into these tensors and the ranks back into trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+import contextlib
+from dataclasses import dataclass, field
+
+import torch
+
+from optuna_devnas.samplers import _acquisition, _surrogate
+
+
+@dataclass
+class Problem:
+    """What is known, all tensors in float64, outcomes signed so that larger is better.
+
+    Args:
+        train_X:
+            Encodings of the completed trials, ``n x d``.
+        train_Y:
+            Their observed outcomes, ``n x m`` (columns of cheap objectives are ignored).
+        train_cheap:
+            The cheap objectives computed for them, ``n x c``.
+        feasible:
+            Which completed trials satisfied their constraints, ``n`` (bool).
+        cand_X:
+            Encodings of the candidates, ``N x d``.
+        cand_cheap:
+            Their cheap objectives, ``N x c``.
+        cheap:
+            The objective index of each cheap column, ``c``.
+        pending_X:
+            Encodings of running trials, ``p x d`` (counted as evaluated).
+        pending_cheap:
+            Their cheap objectives, ``p x c``.
+        cat_dims:
+            Category columns of the encodings.
+        num_dims:
+            Numerical columns of the encodings.
+    """
+
+    train_X: torch.Tensor
+    train_Y: torch.Tensor
+    train_cheap: torch.Tensor
+    feasible: torch.Tensor
+    cand_X: torch.Tensor
+    cand_cheap: torch.Tensor
+    cheap: Sequence[int]
+    pending_X: torch.Tensor
+    pending_cheap: torch.Tensor
+    cat_dims: Sequence[int]
+    num_dims: Sequence[int]
+
+
+@dataclass
+class Ranking:
+    """A ranked candidate list with the predictions behind it.
+
+    Args:
+        order:
+            Candidate indices, best first.
+        mean:
+            Predicted mean of each expensive objective per candidate, ``N x e`` (signed).
+        std:
+            Predicted standard deviation, ``N x e``.
+        expensive:
+            The objective index of each column of ``mean``.
+        hyperparameters:
+            The fitted GP hyperparameters, per expensive objective, for warm starts.
+    """
+
+    order: list[int]
+    mean: torch.Tensor
+    std: torch.Tensor
+    expensive: list[int]
+    hyperparameters: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block.
+
+    The matrices here are tiny (hundreds of rows): extra threads only add synchronisation, and
+    on a busy machine they made each GP likelihood evaluation several times slower.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def rank(
+    problem: Problem,
+    q: int,
+    *,
+    selection: str = "ehvi",
+    warm_starts: Sequence[dict[str, torch.Tensor] | None] | None = None,
+    max_exact: int = _acquisition.MAX_EXACT_CANDIDATES,
+) -> Ranking:
+    """Rank ``problem``'s candidates; the first ``q`` are chosen jointly."""
+    with single_thread():
+        return _rank(problem, q, selection, warm_starts, max_exact)
+
+
+def _rank(
+    problem: Problem,
+    q: int,
+    selection: str,
+    warm_starts: Sequence[dict[str, torch.Tensor] | None] | None,
+    max_exact: int,
+) -> Ranking:
+    p = problem
+    m = p.train_Y.shape[1]
+    cheap = list(p.cheap)
+    expensive = [i for i in range(m) if i not in cheap]
+    d = p.train_X.shape[1]
+    # Inputs are [encoding | cheap values scaled to [0, 1]]; the GPs' kernels only read the
+    # encoding, the deterministic models only the cheap columns.
+    low, span = _cheap_scale(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
+    train_Z = torch.cat([p.train_X, (p.train_cheap - low) / span], dim=1)
+    cand_Z = torch.cat([p.cand_X, (p.cand_cheap - low) / span], dim=1)
+    pending_Z = torch.cat([p.pending_X, (p.pending_cheap - low) / span], dim=1)
+    n_cand = len(cand_Z)
+
+    # Expensive objectives are modelled, and compared, on a log scale of the distance to the
+    # best value seen (see ``Warp``).
+    train_Y = p.train_Y.clone()
+    gps, means, stds, hypers, warps = [], [], [], [], []
+    for column, objective in enumerate(expensive):
+        warp = Warp(p.train_Y[:, objective])
+        train_Y[:, objective] = warp(p.train_Y[:, objective])
+        warm = warm_starts[column] if warm_starts is not None else None
+        gp = _surrogate.fit_gp(
+            train_Z, train_Y[:, objective], p.cat_dims, p.num_dims, warm_start=warm
+        )
+        mean, std = _surrogate.predict(gp, cand_Z)
+        gps.append(gp)
+        means.append(mean)
+        stds.append(std)
+        hypers.append(_surrogate.hyperparameters(gp))
+        warps.append(warp)
+    mean = torch.stack(means, dim=1) if means else torch.zeros(n_cand, 0, dtype=torch.float64)
+    std = torch.stack(stds, dim=1) if stds else torch.zeros(n_cand, 0, dtype=torch.float64)
+    # Predictions in the objectives' own units, for the record.
+    own_mean, own_std = mean.clone(), std.clone()
+    for column, warp in enumerate(warps):
+        own_mean[:, column], own_std[:, column] = warp.inverse(mean[:, column], std[:, column])
+    result = Ranking(
+        order=[], mean=own_mean, std=own_std, expensive=expensive, hyperparameters=hypers
+    )
+    if n_cand == 0:
+        return result
+
+    # Every objective per candidate: predicted for expensive ones, exact for cheap ones.
+    full_mean = torch.zeros(n_cand, m, dtype=torch.float64)
+    full_std = torch.zeros(n_cand, m, dtype=torch.float64)
+    observed = train_Y.clone()
+    for column, objective in enumerate(expensive):
+        full_mean[:, objective] = mean[:, column]
+        full_std[:, objective] = std[:, column]
+    for column, objective in enumerate(cheap):
+        full_mean[:, objective] = (p.cand_cheap[:, column] - low[column]) / span[column]
+        observed[:, objective] = (p.train_cheap[:, column] - low[column]) / span[column]
+    feasible = observed[p.feasible.bool()]
+
+    if m == 1:
+        best = float(feasible[:, 0].max()) if len(feasible) else float(observed[:, 0].min())
+        screen = _acquisition.expected_improvement(full_mean[:, 0], full_std[:, 0], best)
+        if not expensive:
+            result.order = _by(screen + full_mean[:, 0] * 1e-12)
+            return result
+        result.order = _acquisition.rank_single(
+            gps[0], cand_Z, train_Z, q, pending=pending_Z, screen=screen, max_exact=max_exact
+        )
+        return result
+
+    ref_point = _reference_point(observed, full_mean)
+    front = feasible[_non_dominated(feasible)] if len(feasible) else feasible
+    screen = _acquisition.expected_hvi(full_mean, full_std, front, ref_point)
+    if selection == "pareto":
+        # Within a front DPP-Net leaves the choice open: take the largest expected gain first.
+        for members in _acquisition.pareto_fronts(full_mean):
+            result.order.extend(sorted(members, key=lambda i: -float(screen[i])))
+        return result
+    if not expensive:
+        result.order = _by(screen)
+        return result
+    model = _acquisition.joint_model(gps, _kinds(m, cheap, expensive), d)
+    result.order = _acquisition.rank_by_ehvi(
+        model,
+        cand_Z,
+        train_Z[p.feasible.bool()] if bool(p.feasible.any()) else train_Z,
+        ref_point,
+        q,
+        pending=pending_Z,
+        screen=screen,
+        max_exact=max_exact,
+    )
+    return result
+
+
+class Warp:
+    """``w = -log(best - y + c * span)``: a monotone warp of a maximized objective.
+
+    Accuracy-like objectives have a long tail of bad values (untrainable networks at chance
+    level) and the differences that decide the Pareto front are tiny at the top. Modelling the
+    log of the distance to the best value seen (plus a margin ``c`` of the observed span, so
+    improvements stay finite) spreads the top and shrinks the tail; on NAS-Bench-201 it about
+    halved the hypervolume gap at 50 trials. The acquisition works on the warped values: the
+    warp preserves dominance, and it weighs gains near the best more.
+    """
+
+    MARGIN = 0.07
+
+    def __init__(self, y: torch.Tensor) -> None:
+        self.best = float(y.max())
+        span = float(y.max() - y.min())
+        self.offset = self.MARGIN * span if span > 0 else 1.0
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return -torch.log((self.best - y).clamp_min(0) + self.offset)
+
+    def inverse(self, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Median and (first-order) standard deviation in the original units."""
+        distance = torch.exp(-mean)
+        return self.best + self.offset - distance, distance * std
+
+
+def _kinds(m: int, cheap: list[int], expensive: list[int]) -> list[tuple[str, int]]:
+    return [
+        ("cheap", cheap.index(i)) if i in cheap else ("gp", expensive.index(i)) for i in range(m)
+    ]
+
+
+def _cheap_scale(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if values.shape[1] == 0 or len(values) == 0:
+        zeros = torch.zeros(values.shape[1], dtype=torch.float64)
+        return zeros, torch.ones_like(zeros)
+    low = values.min(dim=0).values
+    span = values.max(dim=0).values - low
+    return low, torch.where(span > 0, span, torch.ones_like(span))
+
+
+def _reference_point(observed: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+    """Slightly worse than the worst value seen or predicted, per objective (maximized)."""
+    values = torch.cat([observed, predicted])
+    low = values.min(dim=0).values
+    high = values.max(dim=0).values
+    span = torch.where(high > low, high - low, torch.ones_like(high))
+    return low - 0.1 * span
+
+
+def _non_dominated(values: torch.Tensor) -> torch.Tensor:
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    return is_non_dominated(values)
+
+
+def _by(score: torch.Tensor) -> list[int]:
+    return [int(i) for i in torch.argsort(score, descending=True, stable=True)]

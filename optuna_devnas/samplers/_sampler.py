@@ -1,0 +1,404 @@
+"""``DPPSampler``: DPP-Net's progressive, device-aware Pareto search as an Optuna sampler.
+
+This module is only the Optuna glue: it reads the study's trials into plain
+``_planning.TrialView`` values, asks the planner for candidates, claims one for the new trial in
+storage and hands its parameters out one by one. The stages, encoding, surrogate and acquisition
+live in the other modules of this package and never see a study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+import json
+import math
+import threading
+import time
+from typing import Any
+import warnings
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, TPESampler
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_devnas.samplers._encoding import ParamEncoding, params_key
+from optuna_devnas.samplers._planning import (
+    Choice,
+    Planner,
+    TrialView,
+    cell_distributions,
+)
+from optuna_devnas.spaces import SPACE_ATTR, CellSpace
+
+STAGE_KEY = "DPPSampler:stage"
+"""Trial system attribute: the stage that proposed the trial (int)."""
+
+PARAMS_KEY = "DPPSampler:params"
+"""Trial system attribute: the modelled parameters the sampler gave the trial (dict)."""
+
+ARCHITECTURE_KEY = "DPPSampler:architecture"
+"""Trial system attribute: ``Architecture.to_dict()`` of a CellSpace trial, else the params."""
+
+PREDICTION_KEY = "DPPSampler:prediction"
+"""Trial system attribute: ``{objective index: {"mean": m, "std": s}}`` at proposal time."""
+
+CLAIM_KEY = "DPPSampler:claim"
+"""Trial system attribute: ``{"key": params key, "time": seconds}``, how workers share work."""
+
+SELECTIONS = ("ehvi", "pareto")
+
+
+class DPPSampler(BaseSampler):
+    """DPP-Net's progressive Pareto search with a Gaussian-process surrogate.
+
+    DPP-Net (Dong, Cheng, Juan, Wei, Sun: "DPP-Net: Device-aware Progressive Search for
+    Pareto-optimal Neural Architectures", ECCV 2018, https://arxiv.org/abs/1806.08198) trains
+    the smallest cells, then grows the selected cells one layer per stage, keeping the children
+    a surrogate predicts to be Pareto-optimal over accuracy and exactly computed device cost.
+
+    With an objective that calls :meth:`optuna_devnas.CellSpace.suggest`, the sampler runs
+    these stages: stage 1 trains every one-layer cell, stage ``s`` trains the ``k`` children of
+    the trained ``(s - 1)``-layer cells that the acquisition ranks best, and after the last
+    stage the search goes on over one-layer changes of the Pareto set. In any other search
+    space it scores one-parameter changes of the Pareto set and random points (the whole
+    space when it has at most 20,000 points) after ``n_startup_trials`` spread-out trials.
+    Parameters it does not model go to ``independent_sampler``.
+
+    All state lives in the study's storage (trial system attributes ``DPPSampler:stage``,
+    ``DPPSampler:params``, ``DPPSampler:architecture``, ``DPPSampler:prediction`` and
+    ``DPPSampler:claim``): a stage's batch is a function of the finished trials, so workers
+    sharing a storage compute the same batch and never train one architecture twice, and a
+    restarted study continues its stage. See ``docs/sampler.md``.
+
+    Example:
+
+        .. code-block:: python
+
+            space = CellSpace(max_layers=4)
+            sampler = DPPSampler(cheap_objectives={1: latency_table.params_function(space)})
+            study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+
+    Args:
+        space:
+            The cell space; by default it is read from the trials' ``"devnas:space"`` user
+            attribute once a trial has called ``CellSpace.suggest`` (the first trial then goes
+            to ``independent_sampler``).
+        k:
+            Trials per stage (DPP-Net's K). Default 8.
+        selection:
+            ``"ehvi"`` (default): batches chosen jointly by BoTorch's
+            ``qLogNoisyExpectedHypervolumeImprovement`` over the discrete candidates.
+            ``"pareto"``: DPP-Net's rule, the candidates non-dominated by predicted mean and
+            exact cheap values.
+        cheap_objectives:
+            ``{objective index: fn(params) -> float}`` for objectives computable from a trial's
+            parameters without training (latency tables, parameter counts, FLOPs). They are
+            evaluated exactly for every candidate; the other objectives are modelled by GPs.
+        n_startup_trials:
+            In a search space other than ``CellSpace``: completed trials before the surrogate
+            takes over. Default 10.
+        max_candidates:
+            In a search space other than ``CellSpace`` that is too large to enumerate:
+            candidates scored per trial. Default 2048.
+        independent_sampler:
+            Samples what the sampler does not model. Default ``TPESampler(seed=seed)``.
+        seed:
+            Seed of the random choices (initial design, random candidates, fillers).
+    """
+
+    def __init__(
+        self,
+        *,
+        space: CellSpace | None = None,
+        k: int = 8,
+        selection: str = "ehvi",
+        cheap_objectives: Mapping[int, Callable[[dict[str, Any]], float]] | None = None,
+        n_startup_trials: int = 10,
+        max_candidates: int = 2048,
+        independent_sampler: BaseSampler | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if space is not None and not isinstance(space, CellSpace):
+            raise ValueError(f"Got space={space!r}, but expected a CellSpace or None.")
+        _check_positive_int("k", k)
+        if selection not in SELECTIONS:
+            raise ValueError(f"Got selection={selection!r}, but expected one of {SELECTIONS}.")
+        cheap = dict(cheap_objectives or {})
+        for index, fn in cheap.items():
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise ValueError(
+                    f"Got cheap_objectives key {index!r}, but expected an objective index >= 0."
+                )
+            if not callable(fn):
+                raise ValueError(
+                    f"Got cheap_objectives[{index}]={fn!r}, but expected a function of the "
+                    "parameters returning a float."
+                )
+        _check_positive_int("n_startup_trials", n_startup_trials)
+        _check_positive_int("max_candidates", max_candidates)
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise ValueError(
+                f"Got independent_sampler={independent_sampler!r}, but expected an Optuna sampler."
+            )
+        self._space = space
+        self._k = k
+        self._selection = selection
+        self._cheap = cheap
+        self._n_startup_trials = n_startup_trials
+        self._max_candidates = max_candidates
+        self._seed = seed
+        self._independent_sampler = independent_sampler or TPESampler(seed=seed)
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.RLock()
+        self._planners: dict[tuple[int, tuple[float, ...]], Planner] = {}
+        self._proposals: dict[int, dict[str, Any]] = {}
+        self._warned: set[str] = set()
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._independent_sampler.reseed_rng()
+
+    # -- Optuna hooks ------------------------------------------------------------------------
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        # Everything is decided in ``before_trial`` and handed out in ``sample_independent``,
+        # so define-by-run objectives with conditional parameters work.
+        return {}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {
+            name: self.sample_independent(study, trial, name, dist)
+            for name, dist in search_space.items()
+        }
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+        fixed = trial.system_attrs.get("fixed_params") or {}
+        with self._lock:
+            choice = self._propose(study, trial, set(fixed))
+            if choice is not None:
+                self._proposals[trial._trial_id] = choice.params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        with self._lock:
+            params = self._proposals.get(trial._trial_id)
+        if params is not None and param_name in params:
+            value = params[param_name]
+            if ParamEncoding({param_name: param_distribution}).contains({param_name: value}):
+                return value
+        if params is not None:
+            self._warn_once(
+                param_name,
+                f"DPPSampler does not model parameter {param_name!r} (it is not part of the "
+                f"architecture it chose, or its distribution changed); "
+                f"{type(self._independent_sampler).__name__} samples it.",
+            )
+        return self._independent_sampler.sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        with self._lock:
+            self._proposals.pop(trial._trial_id, None)
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    # -- proposals ---------------------------------------------------------------------------
+    def _propose(self, study: Study, trial: FrozenTrial, fixed: set[str]) -> Choice | None:
+        directions = study.directions
+        for index in self._cheap:
+            if index >= len(directions):
+                raise ValueError(
+                    f"Got cheap_objectives index {index}, but the study has {len(directions)} "
+                    f"objective(s), indices 0..{len(directions) - 1}."
+                )
+        signs = tuple(1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in directions)
+        planner = self._planners.get((study._study_id, signs))
+        if planner is None:
+            planner = Planner(
+                k=self._k,
+                selection=self._selection,
+                cheap=self._cheap,
+                signs=signs,
+                n_startup_trials=self._n_startup_trials,
+                max_candidates=self._max_candidates,
+            )
+            self._planners[(study._study_id, signs)] = planner
+        trials = [
+            t
+            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            if t.number != trial.number
+        ]
+        rng = np.random.default_rng(None if self._seed is None else (self._seed, trial.number))
+        space = self._space or _find_space(trials)
+        if space is not None:
+            distributions = cell_distributions(space)
+        else:
+            distributions = _infer_distributions(trials)
+        if not distributions:
+            return None  # Nothing known yet: the independent sampler explores.
+        if fixed & set(distributions):
+            # An enqueued or retried trial: its parameters are fixed, so it holds them.
+            self._hold_fixed(study, trial, distributions, space)
+            return None
+        views = [_view(t, distributions, signs) for t in trials]
+        if space is not None:
+            choices = planner.plan_cells(space, views, rng)
+        else:
+            choices = planner.plan_generic(distributions, views, rng)
+        choice = self._claim(study, trial, choices)
+        if choice is None:
+            return None
+        storage = study._storage
+        storage.set_trial_system_attr(trial._trial_id, STAGE_KEY, choice.stage)
+        storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, choice.params)
+        architecture = space.from_params(choice.params).to_dict() if space else choice.params
+        storage.set_trial_system_attr(trial._trial_id, ARCHITECTURE_KEY, architecture)
+        prediction = None
+        if choice.prediction is not None:
+            prediction = {
+                str(i): {"mean": mean, "std": std} for i, (mean, std) in choice.prediction.items()
+            }
+        storage.set_trial_system_attr(trial._trial_id, PREDICTION_KEY, prediction)
+        return choice
+
+    def _hold_fixed(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        distributions: Mapping[str, BaseDistribution],
+        space: CellSpace | None,
+    ) -> None:
+        """Record a fixed-parameter trial's architecture as its claim (stage attrs kept)."""
+        fixed = trial.system_attrs.get("fixed_params") or {}
+        params = {n: v for n, v in fixed.items() if n in distributions}
+        storage = study._storage
+        key = params_key(params)
+        storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": None})
+        storage.set_trial_system_attr(
+            trial._trial_id, CLAIM_KEY, {"key": key, "time": time.time()}
+        )
+        storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, params)
+        architecture: dict[str, Any] = params
+        if space is not None:
+            try:
+                architecture = space.from_params(params).to_dict()
+            except ValueError:
+                pass
+        storage.set_trial_system_attr(trial._trial_id, ARCHITECTURE_KEY, architecture)
+
+    def _claim(self, study: Study, trial: FrozenTrial, choices: Sequence[Choice]) -> Choice | None:
+        """Claim the first choice no other running trial claimed earlier.
+
+        The claim is written without a time, then with the time taken after that write, then
+        the running trials are read back. A rival with the same key whose time is missing or
+        earlier (time, then trial number) wins. Of two rivals, the one whose time is later
+        took it after its first write was visible, so it sees the other's complete claim and
+        yields: no two running trials keep the same key.
+        """
+        storage = study._storage
+        for choice in choices:
+            key = choice.key
+            storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": None})
+            now = time.time()
+            storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": now})
+            running = storage.get_all_trials(
+                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
+            )
+            lost = False
+            for other in running:
+                claim = other.system_attrs.get(CLAIM_KEY)
+                if other.number == trial.number or not claim or claim.get("key") != key:
+                    continue
+                other_time = claim.get("time")
+                if other_time is None or (other_time, other.number) < (now, trial.number):
+                    lost = True
+                    break
+            if not lost:
+                return choice
+        storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, None)
+        return None
+
+    def _warn_once(self, topic: str, message: str) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            warnings.warn(message, stacklevel=3)
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Got {name}={value!r}, but expected an integer >= 1.")
+
+
+def _find_space(trials: Sequence[FrozenTrial]) -> CellSpace | None:
+    for trial in trials:
+        data = trial.user_attrs.get(SPACE_ATTR)
+        if data:
+            try:
+                return CellSpace.from_dict(data)
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def _infer_distributions(trials: Sequence[FrozenTrial]) -> dict[str, BaseDistribution]:
+    """Every parameter of the finished trials, with its latest distribution."""
+    found: dict[str, BaseDistribution] = {}
+    for trial in trials:  # In trial order, so later distributions win.
+        if trial.state.is_finished():
+            found.update(trial.distributions)
+    return found
+
+
+def _view(
+    trial: FrozenTrial, distributions: Mapping[str, BaseDistribution], signs: Sequence[float]
+) -> TrialView:
+    if trial.state == TrialState.RUNNING:
+        # A running trial holds what it claimed (the key is the JSON of the parameters).
+        claim = trial.system_attrs.get(CLAIM_KEY) or {}
+        params = _params_of_key(claim.get("key"))
+    elif trial.state == TrialState.WAITING:
+        fixed = trial.system_attrs.get("fixed_params") or {}
+        params = {n: v for n, v in fixed.items() if n in distributions}
+    else:
+        params = {n: v for n, v in trial.params.items() if n in distributions}
+    values = None
+    if trial.state == TrialState.COMPLETE and trial.values is not None:
+        values = tuple(s * float(v) for s, v in zip(signs, trial.values))
+    feasible = all(
+        c is not None and not math.isnan(c) and c <= 0 for c in trial.constraints.values()
+    )
+    stage = trial.system_attrs.get(STAGE_KEY)
+    return TrialView(
+        number=trial.number,
+        state=trial.state,
+        params=params,
+        values=values,
+        feasible=feasible,
+        stage=int(stage) if isinstance(stage, int) else 0,
+    )
+
+
+def _params_of_key(key: str | None) -> dict[str, Any]:
+    if not key:
+        return {}
+    try:
+        value = json.loads(key)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,130 @@
+"""DPP-Net's progressive stages over a :class:`~optuna_devnas.spaces.CellSpace`, as plain values.
+
+Use these functions to know which cells a stage may train. They take architectures and the
+finished trials' outcomes (never a ``Study``), so every worker that sees the same finished trials
+computes the same candidates.
+
+- Stage 1 trains every one-layer cell (DPP-Net, Dong et al. ECCV 2018, section 3.2).
+- Stage ``s`` for ``1 < s <= max_layers`` chooses among the children (one appended layer) of
+  the usable ``(s - 1)``-layer cells trained so far: the parents were selected by the stages
+  before, so this is DPP-Net's "expand the selected cells".
+- After the last stage the search goes on over the one-layer changes (append, remove the last
+  layer, replace one layer) of the current Pareto set, so any trial budget is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from optuna_devnas.spaces import Architecture, CellSpace, choices_at
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished trial as the stages see it.
+
+    Args:
+        architecture:
+            The cell the trial trained.
+        stage:
+            The stage that proposed it (0 for trials the stages did not propose).
+        values:
+            Objective values turned into minimization (``None`` unless the trial completed).
+        usable:
+            Whether the trial may become a parent: it completed, with finite values, and
+            satisfied its constraints.
+    """
+
+    architecture: Architecture
+    stage: int
+    values: tuple[float, ...] | None
+    usable: bool
+
+
+def pareto_mask(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``values`` (``n x m``, minimized) no other row dominates."""
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+    import torch
+
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    # BoTorch maximizes; duplicates of a non-dominated row are all kept.
+    return is_non_dominated(
+        -torch.as_tensor(values, dtype=torch.float64), deduplicate=False
+    ).numpy()
+
+
+def pareto_set(outcomes: Sequence[Outcome]) -> list[Architecture]:
+    """The usable architectures no other usable architecture dominates, in trial order."""
+    usable = [o for o in outcomes if o.usable and o.values is not None]
+    if not usable:
+        return []
+    mask = pareto_mask(np.array([o.values for o in usable], dtype=float))
+    return _unique(o.architecture for o, keep in zip(usable, mask) if keep)
+
+
+def neighbours(space: CellSpace, arch: Architecture) -> list[Architecture]:
+    """Cells one layer change away from ``arch``: append, remove the last layer, or replace one.
+
+    Only the last layer can be removed: removing an inner layer would shift every later layer
+    onto a position that takes the other kind (convolution or normalization).
+    """
+    found: list[Architecture] = []
+    if arch.n_layers < space.max_layers:
+        found.extend(arch.children())
+    if arch.n_layers > 1:
+        found.append(arch.with_layers(arch.layers[:-1]))
+    for position, current in enumerate(arch.layers):
+        for name in choices_at(position):
+            if name != current:
+                layers = list(arch.layers)
+                layers[position] = name
+                found.append(arch.with_layers(layers))
+    return found
+
+
+def stage_candidates(
+    space: CellSpace, stage: int, outcomes: Sequence[Outcome]
+) -> list[Architecture]:
+    """The architectures stage ``stage`` chooses from, given the outcomes of earlier stages.
+
+    Args:
+        space:
+            The cell space.
+        stage:
+            The stage, from 1.
+        outcomes:
+            The finished trials of the stages before ``stage``.
+
+    Returns:
+        Distinct candidates in a deterministic order (evaluated ones included: the caller
+        removes what is held).
+    """
+    if stage < 1:
+        raise ValueError(f"Got stage={stage}, but expected a stage >= 1.")
+    if stage == 1:
+        return list(space.initial())
+    if stage <= space.max_layers:
+        parents = _unique(
+            o.architecture for o in outcomes if o.usable and o.architecture.n_layers == stage - 1
+        )
+        if parents:
+            return _unique(child for parent in parents for child in parent.children())
+        # No usable cell of ``stage - 1`` layers (all failed or infeasible): grow the Pareto set
+        # by one-layer changes instead, as after the last stage.
+    return _unique(
+        neighbour for parent in pareto_set(outcomes) for neighbour in neighbours(space, parent)
+    )
+
+
+def _unique(archs: Iterable[Architecture]) -> list[Architecture]:
+    seen: set[Architecture] = set()
+    out: list[Architecture] = []
+    for arch in archs:
+        if arch not in seen:
+            seen.add(arch)
+            out.append(arch)
+    return out
