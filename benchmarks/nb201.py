@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="skip runs found in --results")
     parser.add_argument("--profile", action="store_true", help="cProfile the DPPSampler runs")
     parser.add_argument("--output", help="write the markdown tables to this file")
+    parser.add_argument(
+        "--report-only", action="store_true", help="tables from --results only, run nothing"
+    )
     args = parser.parse_args(argv)
     if (args.dataset is None) != (args.device is None):
         parser.error("--dataset and --device go together")
@@ -86,8 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in args.samplers if s not in SAMPLERS]
     if unknown:
         parser.error(f"unknown samplers {unknown}; known: {list(SAMPLERS)}")
+    if args.report_only:
+        args.resume = True
     if args.resume and not args.results:
-        parser.error("--resume needs --results")
+        parser.error("--resume and --report-only need --results")
     return args
 
 
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         old = done_keys.get(spec.key())
         if old is not None and old["n_trials"] >= spec.n_trials:
             records.append(old)
-        else:
+        elif not args.report_only:
             todo.append(spec)
     print(
         f"{len(specs)} runs planned, {len(specs) - len(todo)} found in --results, "

@@ -101,8 +101,9 @@ class MemoizedError:
         return self.known[name]
 
 
-def make_sampler(name: str, seed: int, cheap: dict[str, dict]) -> optuna.samplers.BaseSampler:
-    space = CellSpace()
+def make_sampler(
+    name: str, seed: int, cheap: dict[str, dict], space: CellSpace
+) -> optuna.samplers.BaseSampler:
     if name == "dpp":
         from optuna_devnas.samplers import DPPSampler
 
@@ -119,12 +120,16 @@ def make_sampler(name: str, seed: int, cheap: dict[str, dict]) -> optuna.sampler
 
 
 def run(
-    sampler: str, seed: int, n_trials: int, cheap: dict[str, dict], error: MemoizedError
+    sampler: str,
+    seed: int,
+    n_trials: int,
+    cheap: dict[str, dict],
+    error: MemoizedError,
+    space: CellSpace,
 ) -> dict[str, Any]:
     """One search; trial values, architectures and the sampler's time per trial."""
-    space = CellSpace()
     study = optuna.create_study(
-        directions=["minimize"] * 3, sampler=make_sampler(sampler, seed, cheap)
+        directions=["minimize"] * 3, sampler=make_sampler(sampler, seed, cheap, space)
     )
     values, archs, sampler_s = [], [], []
     started, trained_before = time.perf_counter(), error.trained
@@ -185,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--epochs", type=int, default=2, help="training epochs per trial")
     parser.add_argument("--latency-rounds", type=int, default=3)
+    parser.add_argument("--max-layers", type=int, default=4, help="CellSpace(max_layers=...)")
     parser.add_argument("--cache", help="JSON-lines memo of trained errors, shared by runs")
     parser.add_argument("--output", help="write the markdown table here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     started = time.perf_counter()
-    space = CellSpace()
+    space = CellSpace(max_layers=args.max_layers)
     train = ValidationError(data="digits", epochs=args.epochs)
     cheap = measure_space(space, tuple(train.input_shape), args.latency_rounds)
     print(f"measured {len(cheap)} architectures in {time.perf_counter() - started:.0f} s")
@@ -206,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for seed in range(args.seeds):
         for sampler in args.samplers.split(","):
-            record = run(sampler, seed, args.trials, cheap, error)
+            record = run(sampler, seed, args.trials, cheap, error, space)
             records.append(record)
             print(
                 f"[{time.perf_counter() - started:6.0f}s] {sampler} seed {seed}: "
