@@ -1,0 +1,132 @@
+"""The sampler's tensor-in/tensor-out parts, without a study."""
+
+from __future__ import annotations
+
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+import pytest
+import torch
+
+from optuna_devnas.samplers import _acquisition, _candidates, _ranking, _stages, _surrogate
+from optuna_devnas.samplers._encoding import ParamEncoding
+from optuna_devnas.samplers._planning import cell_encoding
+from optuna_devnas.spaces import CellSpace
+
+OPS = ["none", "skip", "conv"]
+
+
+def test_encoding_has_absent_tokens_and_operation_counts() -> None:
+    dists = {
+        "a": CategoricalDistribution(OPS),
+        "b": CategoricalDistribution(OPS),
+        "lr": FloatDistribution(1e-3, 1e-1, log=True),
+    }
+    encoding = ParamEncoding(dists)
+    X = encoding.encode([{"a": "conv", "b": "conv", "lr": 1e-2}, {"a": "skip"}])
+    assert encoding.cat_dims == [0, 1] and encoding.num_dims == [2, 3, 4, 5]
+    assert X[0].tolist() == pytest.approx([2, 2, 0.5, 0, 0, 1])
+    assert X[1].tolist() == pytest.approx([1, 3, -1, 0, 0.5, 0])  # b absent, lr absent
+
+
+def test_cell_encoding_reads_identity_as_absent() -> None:
+    space = CellSpace(max_layers=3)
+    encoding = cell_encoding(space)
+    parent = space.to_params(space.architecture(["conv3x3"]))
+    child = space.to_params(space.architecture(["conv3x3", "identity"]))
+    other = space.to_params(space.architecture(["conv3x3", "bn"]))
+    X = encoding.encode([parent, child, other])
+    assert torch.equal(X[0], X[1]) and not torch.equal(X[0], X[2])
+
+
+def test_stage_candidates_grow_usable_parents_only() -> None:
+    space = CellSpace(max_layers=2)
+    good, bad = space.initial()[:2]
+    outcomes = [
+        _stages.Outcome(good, 1, (1.0, 1.0), True),
+        _stages.Outcome(bad, 1, (2.0, 0.5), False),
+    ]
+    assert _stages.stage_candidates(space, 1, []) == list(space.initial())
+    assert _stages.stage_candidates(space, 2, outcomes) == list(good.children())
+    after = _stages.stage_candidates(space, 3, outcomes)  # After the last stage.
+    assert set(after) == set(_stages.neighbours(space, good))
+    assert len(after) == 3 + 5  # Three appended normalizations, five other convolutions.
+
+
+def test_expected_hvi_matches_monte_carlo() -> None:
+    torch.manual_seed(0)
+    front = torch.tensor([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]])
+    ref = torch.tensor([0.0, 0.0])
+    mean = torch.tensor([[2.5, 2.5], [1.0, 1.0], [3.5, 0.5]], dtype=torch.float64)
+    std = torch.tensor([[0.5, 0.0], [0.3, 0.3], [1.0, 0.0]], dtype=torch.float64)
+    exact = _acquisition.expected_hvi(mean, std, front.double(), ref.double())
+    samples = mean + std * torch.randn(200_000, *mean.shape, dtype=torch.float64)
+    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+        FastNondominatedPartitioning,
+    )
+
+    lower, upper = FastNondominatedPartitioning(
+        ref.double(), front.double()
+    ).get_hypercell_bounds()
+    gain = (torch.minimum(samples.unsqueeze(-2), upper) - lower).clamp_min(0).prod(-1).sum(-1)
+    assert exact.tolist() == pytest.approx(gain.mean(0).tolist(), abs=0.01)
+    assert float(exact[1]) < 1e-4  # Dominated but for a far tail.
+
+
+def test_pareto_fronts_are_layers_of_non_domination() -> None:
+    mean = torch.tensor([[1.0, 1.0], [2.0, 0.0], [0.5, 0.5], [0.0, 0.0]], dtype=torch.float64)
+    assert _acquisition.pareto_fronts(mean) == [[0, 1], [2], [3]]
+
+
+def test_surrogate_predictions_match_botorch_posterior() -> None:
+    torch.manual_seed(0)
+    X = torch.cat([torch.randint(0, 3, (12, 2)).double(), torch.rand(12, 1).double()], dim=1)
+    y = X[:, 0] - X[:, 2] + 0.1 * torch.randn(12, dtype=torch.float64)
+    gp = _surrogate.fit_gp(X, y, [0, 1], [2])
+    mean, std = _surrogate.predict(gp, X[:5])
+    posterior = gp.posterior(X[:5].unsqueeze(-2))
+    assert mean.tolist() == pytest.approx(posterior.mean.reshape(-1).tolist(), abs=1e-6)
+    assert std.tolist() == pytest.approx(posterior.variance.sqrt().reshape(-1).tolist(), abs=1e-6)
+    warm = _surrogate.fit_gp(X, y, [0, 1], [2], warm_start=_surrogate.hyperparameters(gp))
+    assert _surrogate.predict(warm, X[:5])[0].tolist() == pytest.approx(mean.tolist(), abs=0.05)
+
+
+def test_warp_is_monotone_and_inverts() -> None:
+    y = torch.tensor([-90.0, -10.0, -6.0, -5.6], dtype=torch.float64)
+    warp = _ranking.Warp(y)
+    w = warp(y)
+    assert torch.all(w[1:] > w[:-1])
+    back, _ = warp.inverse(w, torch.zeros_like(w))
+    assert back.tolist() == pytest.approx(y.tolist())
+
+
+def test_rank_prefers_the_candidate_a_simple_model_predicts_best() -> None:
+    dists = {f"e{i}": CategoricalDistribution(OPS) for i in range(3)}
+    encoding = ParamEncoding(dists)
+    every = _candidates.enumerate_all(sorted(dists), dists)
+    score = [sum(OPS.index(p[n]) for n in dists) for p in every]  # "conv" everywhere is best
+    train = [i for i in range(len(every)) if score[i] <= 3][:10]
+    problem = _ranking.Problem(
+        train_X=encoding.encode([every[i] for i in train]),
+        train_Y=torch.tensor([[float(score[i])] for i in train], dtype=torch.float64),
+        train_cheap=torch.zeros(len(train), 0, dtype=torch.float64),
+        feasible=torch.ones(len(train), dtype=torch.bool),
+        cand_X=encoding.encode(every),
+        cand_cheap=torch.zeros(len(every), 0, dtype=torch.float64),
+        cheap=[],
+        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
+        pending_cheap=torch.zeros(0, 0, dtype=torch.float64),
+        cat_dims=encoding.cat_dims,
+        num_dims=encoding.num_dims,
+    )
+    ranking = _ranking.rank(problem, q=1)
+    assert score[ranking.order[0]] > max(score[i] for i in train)
+
+
+def test_int_values_and_draws_stay_in_range() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    dist = IntDistribution(0, 100, step=5)
+    assert _candidates.values_of(IntDistribution(1, 4)) == [1, 2, 3, 4]
+    assert _candidates.values_of(dist) is None
+    draws = [_candidates.draw(dist, rng) for _ in range(50)]
+    assert all(isinstance(d, int) and 0 <= d <= 100 and d % 5 == 0 for d in draws)
