@@ -15,7 +15,7 @@ from benchmarks._nb201_run import time_at
 from benchmarks._nb201_samplers import LABELS, PEERS
 from benchmarks._nb201_table import ACCURACY_COLUMNS
 
-TIMING_POINTS = (50, 200, 500)
+TIMING_POINTS = (25, 50, 100, 200, 500)
 
 
 def _by_sampler(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -124,7 +124,7 @@ def markdown(records: Sequence[dict[str, Any]], budgets: Sequence[int], title: s
             wall = [t for r in runs if (t := time_at(r, n)) is not None]
             cpu = [t for r in runs if (t := time_at(r, n, key="cpu")) is not None]
             row.append(
-                f"{np.median(wall):.3f} ({np.median(cpu):.3f}), {len(wall)} runs"
+                f"{np.median(cpu):.3f} ({np.median(wall):.3f}), {len(wall)} runs"
                 if wall
                 else "not run"
             )
@@ -137,6 +137,9 @@ def markdown(records: Sequence[dict[str, Any]], budgets: Sequence[int], title: s
         if failed:
             last = failed[0]["error"].strip().splitlines()[-1]
             notes.append(f"- {LABELS[name]}: {len(failed)} of {len(runs)} runs failed: `{last}`")
+        sources = sorted({r["sampler_source"] for r in runs if r.get("sampler_source")})
+        if sources:
+            notes.append(f"- {LABELS[name]}: sampler source hash {', '.join(sources)}")
         duplicates = [r["duplicates"] for r in runs]
         if any(duplicates):
             notes.append(

@@ -172,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in sorted(stored, key=lambda r: r["n_trials"])
         if r["table"] == args.table
         and not r["error"]
-        and (r["sampler"] not in OURS or r.get("sampler_source") == version)
+        and (args.report_only or r["sampler"] not in OURS or r.get("sampler_source") == version)
     }
     records = []
     todo = []
     for spec in specs:
         old = done_keys.get(spec.key())
-        if old is not None and old["n_trials"] >= spec.n_trials:
+        if old is not None and (old["n_trials"] >= spec.n_trials or args.report_only):
             records.append(old)
         elif not args.report_only:
             todo.append(spec)
