@@ -261,7 +261,7 @@ class DPPSampler(BaseSampler):
             choices = planner.plan_cells(space, views, rng)
         else:
             choices = planner.plan_generic(distributions, views, rng)
-        choice = self._claim(study, trial, choices)
+        choice = self._claim(study, trial, choices, distributions)
         if choice is None:
             return None
         storage = study._storage
@@ -302,14 +302,21 @@ class DPPSampler(BaseSampler):
                 pass
         storage.set_trial_system_attr(trial._trial_id, ARCHITECTURE_KEY, architecture)
 
-    def _claim(self, study: Study, trial: FrozenTrial, choices: Sequence[Choice]) -> Choice | None:
-        """Claim the first choice no other running trial claimed earlier.
+    def _claim(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        choices: Sequence[Choice],
+        distributions: Mapping[str, BaseDistribution],
+    ) -> Choice | None:
+        """Claim the first choice no other trial holds or claimed earlier.
 
         The claim is written without a time, then with the time taken after that write, then
-        the running trials are read back. A rival with the same key whose time is missing or
-        earlier (time, then trial number) wins. Of two rivals, the one whose time is later
-        took it after its first write was visible, so it sees the other's complete claim and
-        yields: no two running trials keep the same key.
+        all trials are read back. A choice is lost if a finished or enqueued trial has it
+        (it may have run and finished while this one was planning), or a running rival claims
+        it with a missing or earlier (time, trial number) claim. Of two racing rivals, the one
+        whose time is later took it after its first write was visible, so it sees the other's
+        complete claim and yields: no two trials keep the same key.
         """
         storage = study._storage
         for choice in choices:
@@ -317,19 +324,11 @@ class DPPSampler(BaseSampler):
             storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": None})
             now = time.time()
             storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": now})
-            running = storage.get_all_trials(
-                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
-            )
-            lost = False
-            for other in running:
-                claim = other.system_attrs.get(CLAIM_KEY)
-                if other.number == trial.number or not claim or claim.get("key") != key:
-                    continue
-                other_time = claim.get("time")
-                if other_time is None or (other_time, other.number) < (now, trial.number):
-                    lost = True
-                    break
-            if not lost:
+            if not any(
+                _beats(other, key, now, trial.number, distributions)
+                for other in storage.get_all_trials(study._study_id, deepcopy=False)
+                if other.number != trial.number
+            ):
                 return choice
         storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, None)
         return None
@@ -338,6 +337,23 @@ class DPPSampler(BaseSampler):
         if topic not in self._warned:
             self._warned.add(topic)
             warnings.warn(message, stacklevel=3)
+
+
+def _beats(
+    other: FrozenTrial,
+    key: str,
+    now: float,
+    number: int,
+    distributions: Mapping[str, BaseDistribution],
+) -> bool:
+    """Whether ``other`` holds ``key`` before a claim made at ``now`` by trial ``number``."""
+    if other.state == TrialState.RUNNING:
+        claim = other.system_attrs.get(CLAIM_KEY)
+        if not claim or claim.get("key") != key:
+            return False
+        other_time = claim.get("time")
+        return other_time is None or (other_time, other.number) < (now, number)
+    return _view(other, distributions, ()).key == key
 
 
 def _check_positive_int(name: str, value: Any) -> None:

@@ -27,7 +27,7 @@ from optuna_devnas.samplers import (
     STAGE_KEY,
     DPPSampler,
 )
-from optuna_devnas.samplers._planning import Choice
+from optuna_devnas.samplers._planning import Choice, cell_distributions
 from optuna_devnas.spaces import Architecture
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -155,21 +155,28 @@ def test_a_claim_yields_to_an_earlier_or_unfinished_rival_claim() -> None:
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     storage = study._storage
     x, y = (Choice(SPACE.to_params(a), 1, None) for a in SPACE.initial()[:2])
+    dists = cell_distributions(SPACE)
     rival = storage.create_new_trial(study._study_id)
     mine = storage.get_trial(storage.create_new_trial(study._study_id))
     # Seen after our own write (the race): an earlier claim of x wins, we take y.
     storage.set_trial_system_attr(rival, CLAIM_KEY, {"key": x.key, "time": 0.0})
-    assert sampler._claim(study, mine, [x, y]) == y
+    assert sampler._claim(study, mine, [x, y], dists) == y
     # A rival claim whose time is not written yet may be the earlier one: yield too.
     storage.set_trial_system_attr(rival, CLAIM_KEY, {"key": x.key, "time": None})
-    assert sampler._claim(study, mine, [x, y]) == y
+    assert sampler._claim(study, mine, [x, y], dists) == y
     # A later rival claim loses: it will see ours and yield.
     storage.set_trial_system_attr(rival, CLAIM_KEY, {"key": x.key, "time": 4e9})
-    assert sampler._claim(study, mine, [x, y]) == x
+    assert sampler._claim(study, mine, [x, y], dists) == x
     assert storage.get_trial(mine._trial_id).system_attrs[CLAIM_KEY]["key"] == x.key
+    # A trial that already finished with x holds it, whatever the times.
+    storage.set_trial_system_attr(rival, CLAIM_KEY, {"key": x.key, "time": 4e9})
+    study.enqueue_trial(x.params)
+    study.optimize(objective, n_trials=1)
+    assert SPACE.from_params(study.trials[-1].params) == SPACE.from_params(x.params)
+    assert sampler._claim(study, mine, [x, y], dists) == y
     # Nothing left: the claim is withdrawn.
     storage.set_trial_system_attr(rival, CLAIM_KEY, {"key": x.key, "time": 0.0})
-    assert sampler._claim(study, mine, [x]) is None
+    assert sampler._claim(study, mine, [x], dists) is None
     assert storage.get_trial(mine._trial_id).system_attrs[CLAIM_KEY] is None
 
 
@@ -231,7 +238,8 @@ def test_four_processes_on_sqlite_never_train_an_architecture_twice(tmp_path: Pa
 
 @pytest.mark.slow
 def test_four_processes_on_postgresql_never_train_an_architecture_twice(tmp_path: Path) -> None:
-    url = "postgresql://postgres@127.0.0.1:5432/test"
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; psycopg2 is what is installed.
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
     try:
         optuna.storages.RDBStorage(url)
     except Exception as error:  # pragma: no cover - depends on the machine
