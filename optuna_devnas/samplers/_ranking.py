@@ -105,9 +105,16 @@ def rank(
     *,
     selection: str = "ehvi",
     warm_starts: Sequence[dict[str, torch.Tensor] | None] | None = None,
-    max_exact: int = _acquisition.MAX_EXACT_CANDIDATES,
+    max_exact: int | None = None,
 ) -> Ranking:
-    """Rank ``problem``'s candidates; the first ``q`` are chosen jointly."""
+    """Rank ``problem``'s candidates; the first ``q`` are chosen jointly.
+
+    ``max_exact`` caps the candidates the Monte Carlo acquisition scores after the exact
+    screen: by default 64 for a single proposal (made every trial), 256 for a joint batch
+    (made once per stage).
+    """
+    if max_exact is None:
+        max_exact = 64 if q == 1 else _acquisition.MAX_EXACT_CANDIDATES
     with single_thread():
         return _rank(problem, q, selection, warm_starts, max_exact)
 
