@@ -299,26 +299,52 @@ class SearchJob:
         ]
         if show_progress:
             callbacks.append(_progress(self.config, n_trials))
-        if _count(study, finished) >= n_trials:
-            return
         if self.config.tracking_uri is None:
-            self._optimize(study, callbacks)
+            self._run_until_done(study, callbacks, n_trials)
             return
         from optuna_devnas.tracking import MLflowTracker
 
         # An empty tracking URI means MLflow's own default (sqlite:///mlflow.db here).
         tracker = MLflowTracker(tracking_uri=self.config.tracking_uri or None)
         with tracker.track(study):
-            self._optimize(study, [*callbacks, tracker])
+            self._run_until_done(study, [*callbacks, tracker], n_trials)
+
+    def _run_until_done(
+        self,
+        study: optuna.Study,
+        callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]],
+        n_trials: int,
+    ) -> None:
+        """Optimize until ``n_trials`` are done and no other worker's trial is left hanging.
+
+        Optuna fails a dead worker's trial (stale heartbeat) only when some worker starts a
+        trial after the grace period. So a worker that sees the count reached while other
+        trials still run waits for them, fails the stale ones (which re-queues them through
+        the retry callback) and runs what was re-queued: every trial ends finished or retried.
+        """
+        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        waiting = (optuna.trial.TrialState.WAITING,)
+        running = (optuna.trial.TrialState.RUNNING,)
+        while True:
+            if _count(study, finished) < n_trials:
+                self._optimize(study, callbacks)
+            elif _count(study, waiting):
+                self._optimize(study, callbacks, n_trials=_count(study, waiting))
+            elif _count(study, running):
+                time.sleep(self.config.heartbeat_interval)
+                optuna.storages.fail_stale_trials(study)
+            else:
+                return
 
     def _optimize(
         self,
         study: optuna.Study,
         callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]],
+        n_trials: int | None = None,
     ) -> None:
         # A failing trial (NaN, wrong number of values, a crash in training) is recorded as
         # FAIL and the study goes on.
-        study.optimize(self.objective, callbacks=callbacks, catch=(Exception,))
+        study.optimize(self.objective, n_trials=n_trials, callbacks=callbacks, catch=(Exception,))
 
 
 def _count(study: optuna.Study, states: tuple[optuna.trial.TrialState, ...]) -> int:
