@@ -67,6 +67,8 @@ def run(spec: RunSpec) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(spec.threads)
+    # Hash the sampler's source before it is imported, so the record names the code that ran.
+    source = sampler_source_hash() if spec.sampler in OURS else None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     problem = problem_for(spec.table, spec.dataset, spec.device)
     sampler = SAMPLERS[spec.sampler](problem, spec.seed)
@@ -117,7 +119,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
         gaps=gaps_at(problem, values, spec.budgets),
         error=error,
         warnings=messages[:10],
-        sampler_source=sampler_source_hash() if spec.sampler in OURS else None,
+        sampler_source=source,
     )
     if profiler is not None:
         stream = io.StringIO()
