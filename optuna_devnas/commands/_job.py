@@ -118,7 +118,7 @@ class CheapObjectives:
     def __init__(self, config: SearchConfig, space: CellSpace, data: TensorData) -> None:
         from optuna_devnas import objectives
 
-        common = {"num_classes": data.num_classes, "input_shape": (1, *data.input_shape)}
+        num_classes, shape = data.num_classes, (1, *data.input_shape)
         self.space = space
         self._scale: dict[str, float] = {}
         self.functions: dict[str, objectives.ParamsObjective] = {}
@@ -126,13 +126,16 @@ class CheapObjectives:
             objective: objectives.Objective
             if name == "latency_ms":
                 objective = objectives.Latency(
-                    device=config.device, threads=config.latency_threads, **common
+                    device=config.device,
+                    threads=config.latency_threads,
+                    num_classes=num_classes,
+                    input_shape=shape,
                 )
                 self._scale[name] = 1e3  # Latency measures seconds
             elif name == "params":
-                objective = objectives.ParamCount(**common)
+                objective = objectives.ParamCount(num_classes=num_classes, input_shape=shape)
             elif name == "flops":
-                objective = objectives.FLOPs(**common)
+                objective = objectives.FLOPs(num_classes=num_classes, input_shape=shape)
             else:
                 continue
             self.functions[name] = objective.for_space(space)
@@ -271,7 +274,7 @@ class SearchJob:
         study = optuna.create_study(
             study_name=self.config.study,
             storage=storage,
-            directions=directions(self.config),
+            directions=directions(self.config),  # type: ignore[arg-type]  # validated strings
             sampler=make_sampler(self.config, self.cheap),
             load_if_exists=True,
         )
