@@ -347,9 +347,9 @@ def _beats(
     distributions: Mapping[str, BaseDistribution],
 ) -> bool:
     """Whether ``other`` holds ``key`` before a claim made at ``now`` by trial ``number``."""
-    if other.state == TrialState.RUNNING:
-        claim = other.system_attrs.get(CLAIM_KEY)
-        if not claim or claim.get("key") != key:
+    if other.state == TrialState.RUNNING and other.system_attrs.get(CLAIM_KEY):
+        claim = other.system_attrs[CLAIM_KEY]
+        if claim.get("key") != key:
             return False
         other_time = claim.get("time")
         return other_time is None or (other_time, other.number) < (now, number)
@@ -385,9 +385,12 @@ def _view(
     trial: FrozenTrial, distributions: Mapping[str, BaseDistribution], signs: Sequence[float]
 ) -> TrialView:
     if trial.state == TrialState.RUNNING:
-        # A running trial holds what it claimed (the key is the JSON of the parameters).
+        # A running trial holds what it claimed (the key is the JSON of the parameters), or,
+        # unclaimed (sampled by the independent sampler), the parameters it has so far.
         claim = trial.system_attrs.get(CLAIM_KEY) or {}
         params = _params_of_key(claim.get("key"))
+        if not claim:
+            params = {n: v for n, v in trial.params.items() if n in distributions}
     elif trial.state == TrialState.WAITING:
         fixed = trial.system_attrs.get("fixed_params") or {}
         params = {n: v for n, v in fixed.items() if n in distributions}

@@ -210,7 +210,7 @@ def _workers(url: str, tmp_path: Path, n_workers: int = 4, n_trials: int = 10) -
         "from optuna_devnas.samplers import DPPSampler\n"
         "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
         f"study = optuna.load_study(study_name={name!r}, storage={url!r},\n"
-        "    sampler=DPPSampler(k=4, cheap_objectives={1: cost}))\n"
+        "    sampler=DPPSampler(space=SPACE, k=4, cheap_objectives={1: cost}))\n"
         f"study.optimize(objective, n_trials={n_trials})\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
