@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from optuna_devnas.instanas import MetaGraph, OptionLatencyTable
+from optuna_devnas.objectives import LatencyTableMismatchError
+
+
+def test_table_has_one_positive_entry_per_block_option(table: OptionLatencyTable) -> None:
+    assert table.seconds.shape == (17, 5)
+    assert (table.seconds > 0).all() and table.fixed_seconds > 0
+    assert table.settings["clock"] == "thread" and table.device["threads"] == 1
+
+
+def test_reference_points_are_sums_of_entries(table: OptionLatencyTable) -> None:
+    meta_graph = MetaGraph(num_classes=10, input_shape=(3, 8, 8), width_mult=0.25)
+    for name in ("mbv2", "all", "min"):
+        policy = meta_graph.reference_policy(name)
+        assert table.reference(name) == pytest.approx(float(table.latency(policy)), rel=1e-5)
+    assert table.reference("min") < table.reference("mbv2") < table.reference("all")
+    assert table.predict(meta_graph.reference_policy("min")) == pytest.approx(
+        table.fixed_seconds + table.reference("min"), rel=1e-5
+    )
+
+
+def test_latency_of_a_batch_of_policies(table: OptionLatencyTable) -> None:
+    policy = torch.zeros(3, 17, 5, dtype=torch.bool)
+    policy[1, 4, 2] = True
+    policy[2, 4, 2] = policy[2, 7, 0] = True
+    z = table.latency(policy)
+    expected = [0.0, table.seconds[4, 2], table.seconds[4, 2] + table.seconds[7, 0]]
+    assert z.tolist() == pytest.approx([float(e) for e in expected], rel=1e-5)
+
+
+def test_save_load_round_trip_and_layout_check(table: OptionLatencyTable, tmp_path: Path) -> None:
+    path = tmp_path / "options.json"
+    table.save(path)
+    loaded = OptionLatencyTable.load(path)
+    assert torch.equal(loaded.seconds, table.seconds) and loaded.layout == table.layout
+    loaded.check(MetaGraph(num_classes=10, input_shape=(3, 8, 8), width_mult=0.25))
+    with pytest.raises(LatencyTableMismatchError, match="width_mult"):
+        loaded.check(MetaGraph(num_classes=10, input_shape=(3, 8, 8), width_mult=0.5))
+    data = json.loads(path.read_text())
+    data["version"] = 99
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="version=99"):
+        OptionLatencyTable.load(path)
+
+
+def test_bad_tables_are_refused(table: OptionLatencyTable) -> None:
+    with pytest.raises(ValueError, match="seconds of shape"):
+        OptionLatencyTable(seconds=[[1.0] * 4] * 17, layout=table.layout)
+    with pytest.raises(ValueError, match="rounds=0"):
+        OptionLatencyTable.measure(MetaGraph(num_classes=10, input_shape=(3, 8, 8)), rounds=0)
