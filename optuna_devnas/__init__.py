@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "Architecture": "optuna_devnas.spaces",
     "CellSpace": "optuna_devnas.spaces",
+    "DPPSampler": "optuna_devnas.samplers",
     "DataNotFoundError": "optuna_devnas._errors",
     "DevnasError": "optuna_devnas._errors",
     "InputShapeError": "optuna_devnas._errors",

@@ -46,6 +46,9 @@ PREDICTION_KEY = "DPPSampler:prediction"
 CLAIM_KEY = "DPPSampler:claim"
 """Trial system attribute: ``{"key": params key, "time": seconds}``, how workers share work."""
 
+_POLL_SECONDS = 0.5
+_MAX_WAIT_SECONDS = 3600.0
+
 SELECTIONS = ("ehvi", "pareto")
 
 
@@ -239,31 +242,42 @@ class DPPSampler(BaseSampler):
                 max_candidates=self._max_candidates,
             )
             self._planners[(study._study_id, signs)] = planner
-        trials = [
-            t
-            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
-            if t.number != trial.number
-        ]
-        rng = np.random.default_rng(None if self._seed is None else (self._seed, trial.number))
-        space = self._space or _find_space(trials)
-        if space is not None:
-            distributions = cell_distributions(space)
-        else:
-            distributions = _infer_distributions(trials)
-        if not distributions:
-            return None  # Nothing known yet: the independent sampler explores.
-        if fixed & set(distributions):
-            # An enqueued or retried trial: its parameters are fixed, so it holds them.
-            self._hold_fixed(study, trial, distributions, space)
-            return None
-        views = [_view(t, distributions, signs) for t in trials]
-        if space is not None:
-            choices = planner.plan_cells(space, views, rng)
-        else:
-            choices = planner.plan_generic(distributions, views, rng)
-        choice = self._claim(study, trial, choices, distributions)
-        if choice is None:
-            return None
+        waited = 0.0
+        while True:
+            trials = [
+                t
+                for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+                if t.number != trial.number
+            ]
+            rng = np.random.default_rng(None if self._seed is None else (self._seed, trial.number))
+            space = self._space or _find_space(trials)
+            if space is not None:
+                distributions = cell_distributions(space)
+            else:
+                distributions = _infer_distributions(trials)
+            if not distributions:
+                return None  # Nothing known yet: the independent sampler explores.
+            if fixed & set(distributions):
+                # An enqueued or retried trial: its parameters are fixed, so it holds them.
+                self._hold_fixed(study, trial, distributions, space)
+                return None
+            views = [_view(t, distributions, signs) for t in trials]
+            if space is not None:
+                choices = planner.plan_cells(space, views, rng)
+            else:
+                choices = planner.plan_generic(distributions, views, rng)
+            choice = self._claim(study, trial, choices, distributions)
+            if choice is not None:
+                break
+            # Every candidate of the current stage is held by a running trial, and the next
+            # stage is a function of their results: wait for one to finish rather than hand
+            # the trial to the independent sampler, which could repeat an architecture.
+            if waited >= _MAX_WAIT_SECONDS or not any(
+                t.state == TrialState.RUNNING for t in trials
+            ):
+                return None
+            time.sleep(_POLL_SECONDS)
+            waited += _POLL_SECONDS
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, STAGE_KEY, choice.stage)
         storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, choice.params)
