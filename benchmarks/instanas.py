@@ -39,6 +39,7 @@ from optuna_devnas.data import TensorData, load_data
 from optuna_devnas.instanas import (
     InstaNAS,
     InstaNASConfig,
+    InstaNASResult,
     measure_per_image_latency,
     train_baseline,
 )
@@ -59,7 +60,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pos-w", type=float, default=30.0)
     parser.add_argument("--neg-w", type=float, default=0.0)
     parser.add_argument("--upper-start", type=float, default=0.7)
-    parser.add_argument("--upper-end", type=float, default=0.5)
+    parser.add_argument(
+        "--upper-ends", default="0.5,1.0", help="one InstaNAS run per final bound (x L_mbv2)"
+    )
     parser.add_argument("--latency-images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
     parser.add_argument("--seed", type=int, default=0)
@@ -91,33 +94,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     data = load(args)
     pretrain, search, finetune = (int(e) for e in args.epochs.split(","))
-    config = InstaNASConfig(
-        width_mult=args.width_mult,
-        stem_stride=args.stem_stride,
-        pretrain_epochs=pretrain,
-        search_epochs=search,
-        finetune_epochs=finetune,
-        lr=args.lr,
-        controller_lr=args.controller_lr,
-        pos_w=args.pos_w,
-        neg_w=args.neg_w,
-        upper_start=args.upper_start,
-        upper_end=args.upper_end,
-        controller_resolution=8 if args.data.startswith("digits") else 16,
-        controller_width=8,
-        latency_images=args.latency_images,
-        measure_every_epoch=False,
-        seed=args.seed,
-        device=args.device,
-    )
-    t0 = time.perf_counter()
-    result = InstaNAS(config).fit(data)
-    instanas_seconds = time.perf_counter() - t0
-    print(
-        f"InstaNAS trained in {instanas_seconds:.0f} s: error {result.val_error:.4f}", flush=True
-    )
-    for record in result.history:
-        print("  ", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
+    configs = [
+        InstaNASConfig(
+            width_mult=args.width_mult,
+            stem_stride=args.stem_stride,
+            pretrain_epochs=pretrain,
+            search_epochs=search,
+            finetune_epochs=finetune,
+            lr=args.lr,
+            controller_lr=args.controller_lr,
+            pos_w=args.pos_w,
+            neg_w=args.neg_w,
+            upper_start=args.upper_start,
+            upper_end=float(upper_end),
+            controller_resolution=8 if args.data.startswith("digits") else 16,
+            controller_width=8,
+            latency_images=args.latency_images,
+            measure_every_epoch=False,
+            seed=args.seed,
+            device=args.device,
+        )
+        for upper_end in args.upper_ends.split(",")
+    ]
+    config = configs[0]
+    results: dict[str, InstaNASResult] = {}
+    train_seconds: dict[str, float] = {}
+    table = None  # measured by the first run, shared by the others
+    for variant in configs:
+        name = f"InstaNAS (U_T = {variant.upper_end} L_mbv2)"
+        t0 = time.perf_counter()
+        results[name] = InstaNAS(config=variant, latency_table=table).fit(data)
+        table = results[name].table
+        train_seconds[name] = time.perf_counter() - t0
+        print(
+            f"{name} trained in {train_seconds[name]:.0f} s: error {results[name].val_error:.4f}",
+            flush=True,
+        )
+        for record in results[name].history:
+            print("  ", {k: round(v, 5) if isinstance(v, float) else v for k, v in record.items()})
     baselines = {}
     for width in (float(w) for w in args.widths.split(",")):
         t0 = time.perf_counter()
@@ -139,16 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     images = data.val_x[: args.latency_images]
-    networks: dict[str, nn.Module] = {"InstaNAS": result.network.cpu()}
+    networks: dict[str, nn.Module] = {name: r.network.cpu() for name, r in results.items()}
     networks.update({f"MobileNetV2 {w}x": b.model.cpu() for w, b in baselines.items()})
     latency = measure_all(networks, images, args.rounds)
-    errors = {"InstaNAS": result.val_error}
+    errors = {name: r.val_error for name, r in results.items()}
     errors.update({f"MobileNetV2 {w}x": b.val_error for w, b in baselines.items()})
-
-    with torch.no_grad():
-        policy = result.network.policy(images)
-    predicted = float(result.table.predict(policy).mean())
-    lines = report(args, config, result, errors, latency, predicted, instanas_seconds)
+    lines = report(args, config, results, errors, latency, images, train_seconds)
     elapsed = time.perf_counter() - started
     lines.insert(
         1,
@@ -166,28 +176,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 def report(
     args: argparse.Namespace,
     config: InstaNASConfig,
-    result: object,
+    results: dict[str, InstaNASResult],
     errors: dict[str, float],
     latency: dict[str, float],
-    predicted: float,
-    instanas_seconds: float,
+    images: torch.Tensor,
+    train_seconds: dict[str, float],
 ) -> list[str]:
-    from optuna_devnas.instanas import InstaNASResult
-
-    assert isinstance(result, InstaNASResult)
     command = "python benchmarks/instanas.py " + shlex.join(sys.argv[1:])
     reference = "MobileNetV2 1.0x"
     lines = [f"Command: `OMP_NUM_THREADS=1 {command.strip()}`\n"]
-    table = result.table
+    table = next(iter(results.values())).table
     lines.append(
         f"Data: {args.data} (validation split: 360 of scikit-learn's 1,797 digits for "
-        f"`digits32`); stem stride {args.stem_stride}; "
-        f"{config.total_epochs} epochs for every network (InstaNAS: {config.pretrain_epochs} "
-        f"pre-train, {config.search_epochs} search, {config.finetune_epochs} fine-tune), "
-        f"lr {config.lr}, batch {config.batch_size}. InstaNAS meta-graph width "
-        f"{config.width_mult}, pos_w {config.pos_w}, neg_w {config.neg_w}, bound "
-        f"{config.upper_start} L_all -> {config.upper_end} L_mbv2, controller lr "
-        f"{config.controller_lr}; trained in {instanas_seconds:.0f} s.\n"
+        f"`digits32`); stem stride {args.stem_stride}; {config.total_epochs} epochs for every "
+        f"network (InstaNAS: {config.pretrain_epochs} pre-train, {config.search_epochs} search, "
+        f"{config.finetune_epochs} fine-tune), lr {config.lr}, batch {config.batch_size}. "
+        f"InstaNAS meta-graph width {config.width_mult}, pos_w {config.pos_w}, neg_w "
+        f"{config.neg_w}, upper bound from {config.upper_start} L_all to U_T, controller lr "
+        f"{config.controller_lr}; training times: "
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in train_seconds.items())
+        + ".\n"
     )
     lines.append(
         f"Option latency table (measured first, thread clock): L_min "
@@ -196,8 +204,8 @@ def report(
         f"{1e3 * table.fixed_seconds:.2f} ms.\n"
     )
     lines.append(
-        f"Latency: mean CPU seconds per image over {args.latency_images} validation images run "
-        f"one at a time, median of {args.rounds} interleaved rounds.\n"
+        f"Latency: mean CPU seconds per image over {len(images)} validation images run one at "
+        f"a time, median of {args.rounds} interleaved rounds.\n"
     )
     lines.append(
         "| network | val. error | error - MBV2 1.0x (points) | ms / image | latency vs MBV2 1.0x |"
@@ -212,22 +220,28 @@ def report(
             f"| {name} | {100 * errors[name]:.2f}% | {diff} | {1e3 * latency[name]:.3f} | "
             f"{ratio} |"
         )
-    counts = result.policy.counts
-    share = ", ".join(f"{100 * c / sum(counts):.0f}%" for c in counts[:5])
-    lines.append(
-        f"\nInstaNAS on the validation set: {len(result.policy.children)} distinct children "
-        f"(largest shares {share}); mean table latency of their options "
-        f"{1e3 * result.table_latency:.2f} ms; the table predicts {1e3 * predicted:.2f} ms per "
-        f"image for the children (options + fixed parts, controller not included) against "
-        f"{1e3 * latency['InstaNAS']:.2f} ms measured with the controller."
-    )
-    if base_error is not None and base_latency is not None:
-        met = (
-            errors["InstaNAS"] - base_error <= 0.005 and latency["InstaNAS"] <= 0.7 * base_latency
-        )
+    lines.append("")
+    for name, result in results.items():
+        counts = result.policy.counts
+        share = ", ".join(f"{100 * c / sum(counts):.0f}%" for c in counts[:5])
+        with torch.no_grad():
+            predicted = float(result.table.predict(result.network.policy(images)).mean())
         lines.append(
-            f"\nTarget (error within 0.5 points of MobileNetV2 1.0x and latency at least 30% "
-            f"lower): {'met' if met else 'not met'}."
+            f"- {name}: {len(result.policy.children)} distinct children on the validation set "
+            f"(largest shares {share}); mean table latency of their options "
+            f"{1e3 * result.table_latency:.2f} ms; on the timed images the table predicts "
+            f"{1e3 * predicted:.2f} ms per image (options + fixed parts, no controller) against "
+            f"{1e3 * latency[name]:.2f} ms measured with the controller."
+        )
+    if base_error is not None and base_latency is not None:
+        met = [
+            name
+            for name in results
+            if errors[name] - base_error <= 0.005 and latency[name] <= 0.7 * base_latency
+        ]
+        lines.append(
+            "\nTarget (error within 0.5 points of MobileNetV2 1.0x and latency at least 30% "
+            f"lower): {'met by ' + ', '.join(met) if met else 'not met'}."
         )
     return lines
 

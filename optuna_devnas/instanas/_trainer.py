@@ -97,7 +97,7 @@ class InstaNAS:
             from optuna_devnas.data import load_data
             from optuna_devnas.instanas import InstaNAS, InstaNASConfig
 
-            result = InstaNAS(InstaNASConfig(width_mult=0.5)).fit(load_data("digits32"))
+            result = InstaNAS(config=InstaNASConfig(width_mult=0.5)).fit(load_data("digits32"))
             result.val_error, result.latency, result.policy.counts
 
     Args:
@@ -110,8 +110,8 @@ class InstaNAS:
 
     def __init__(
         self,
-        config: InstaNASConfig | None = None,
         *,
+        config: InstaNASConfig | None = None,
         latency_table: OptionLatencyTable | None = None,
     ) -> None:
         self.config = InstaNASConfig() if config is None else config

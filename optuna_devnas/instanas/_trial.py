@@ -146,7 +146,7 @@ class InstaNASObjective:
 
     def table_for(self, config: InstaNASConfig) -> OptionLatencyTable:
         """The option latency table of ``config``'s meta-graph layout (measured once)."""
-        meta_graph, _ = InstaNAS(config).build(self.data)
+        meta_graph, _ = InstaNAS(config=config).build(self.data)
         key = repr(meta_graph_layout(meta_graph))
         if key not in self._tables:
             with intra_op_threads(config.threads):
@@ -162,7 +162,8 @@ class InstaNASObjective:
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         config = suggest_config(trial, self.config, self.search_space)
         trial.set_user_attr("instanas:config", config.to_dict())
-        result = InstaNAS(config, latency_table=self.table_for(config)).fit(self.data, trial=trial)
+        instanas = InstaNAS(config=config, latency_table=self.table_for(config))
+        result = instanas.fit(self.data, trial=trial)
         self.last_result = result
         trial.set_user_attr("instanas:table_latency", result.table_latency)
         trial.set_user_attr("instanas:children", len(result.policy.children))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import math
 from pathlib import Path
 import shutil
@@ -37,7 +38,8 @@ def test_trial_logs_the_controller_reward_to_mlflow_and_repeats_with_its_seed(
     shutil.copy(migrated_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     data = take(digits, 128, 90)
-    objective = InstaNASObjective(data=data, config=tiny, latency_table=table)
+    config = dataclasses.replace(tiny, measure_every_epoch=True, latency_images=2)
+    objective = InstaNASObjective(data=data, config=config, latency_table=table)
     study = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
@@ -75,10 +77,13 @@ def test_trial_logs_the_controller_reward_to_mlflow_and_repeats_with_its_seed(
         assert len(client.get_metric_history(run_id, f"instanas.{key}")) == steps
     epochs = tiny.pretrain_epochs + tiny.search_epochs + tiny.finetune_epochs
     assert len(client.get_metric_history(run_id, "instanas.epoch_val_error")) == epochs
+    measured = client.get_metric_history(run_id, "instanas.epoch_measured_latency")
+    assert len(measured) == tiny.search_epochs + tiny.finetune_epochs
+    assert all(m.value > 0 for m in measured)
 
-    # The same settings and seed give the same run (only wall-clock timings differ).
+    # The same settings and seed give the same run (only timings differ).
     config = InstaNASConfig(**trial.user_attrs["instanas:config"])
-    again = InstaNAS(config, latency_table=table).fit(data)
+    again = InstaNAS(config=config, latency_table=table).fit(data)
     assert again.rewards == result.rewards
     assert again.val_error == result.val_error
     assert again.policy == result.policy
@@ -97,7 +102,7 @@ def test_single_objective_studies_get_intermediate_values_and_can_prune(
     take: Callable[..., TensorData],
 ) -> None:
     config = InstaNASConfig(**{**tiny.to_dict(), "pretrain_epochs": 0})
-    instanas = InstaNAS(config, latency_table=table)
+    instanas = InstaNAS(config=config, latency_table=table)
 
     def objective(trial: optuna.Trial) -> float:
         return instanas.fit(take(digits, 128, 90), trial=trial).val_error

@@ -32,7 +32,7 @@ def searched(
         upper_start=0.5,
         upper_end=0.5 * table.reference("all") / table.reference("mbv2"),
     )
-    return InstaNAS(config, latency_table=table).fit(take(digits, 512))
+    return InstaNAS(config=config, latency_table=table).fit(take(digits, 512))
 
 
 @pytest.mark.slow
