@@ -17,6 +17,7 @@ from typing import Any
 import warnings
 
 import numpy as np
+import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study, StudyDirection
@@ -47,7 +48,7 @@ CLAIM_KEY = "DPPSampler:claim"
 """Trial system attribute: ``{"key": params key, "time": seconds}``, how workers share work."""
 
 _POLL_SECONDS = 0.5
-_MAX_WAIT_SECONDS = 3600.0
+_MAX_WAIT_SECONDS = 15.0
 
 SELECTIONS = ("ehvi", "pareto")
 
@@ -272,12 +273,18 @@ class DPPSampler(BaseSampler):
             # Every candidate of the current stage is held by a running trial, and the next
             # stage is a function of their results: wait for one to finish rather than hand
             # the trial to the independent sampler, which could repeat an architecture.
+            # Only trials that hold a claim are training; others may be waiting here too.
             if waited >= _MAX_WAIT_SECONDS or not any(
-                t.state == TrialState.RUNNING for t in trials
+                t.state == TrialState.RUNNING and t.system_attrs.get(CLAIM_KEY) for t in trials
             ):
                 return None
             time.sleep(_POLL_SECONDS)
             waited += _POLL_SECONDS
+            # A dead worker's trial would hold its candidate forever: fail stale trials (a
+            # no-op without heartbeats) so the stage can end and the retry callback re-queues
+            # the architecture. Optuna does this only when a trial starts, and every worker
+            # may be waiting here.
+            optuna.storages.fail_stale_trials(study)
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, STAGE_KEY, choice.stage)
         storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, choice.params)
