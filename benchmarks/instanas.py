@@ -77,14 +77,17 @@ def load(args: argparse.Namespace) -> TensorData:
 
 def measure_all(
     networks: dict[str, nn.Module], images: torch.Tensor, rounds: int
-) -> dict[str, float]:
-    """Median over interleaved rounds of each network's mean CPU seconds per image."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per network, the median over interleaved rounds of its mean CPU seconds per image, and
+    the spread of the rounds ((max - min) / median), a measure of this machine's noise."""
     times: dict[str, list[float]] = {name: [] for name in networks}
     for round_index in range(rounds):
         names = list(networks) if round_index % 2 == 0 else list(networks)[::-1]
         for name in names:
             times[name].append(measure_per_image_latency(networks[name].eval(), images))
-    return {name: statistics.median(values) for name, values in times.items()}
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    spread = {name: (max(v) - min(v)) / medians[name] for name, v in times.items()}
+    return medians, spread
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,10 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = data.val_x[: args.latency_images]
     networks: dict[str, nn.Module] = {name: r.network.cpu() for name, r in results.items()}
     networks.update({f"MobileNetV2 {w}x": b.model.cpu() for w, b in baselines.items()})
-    latency = measure_all(networks, images, args.rounds)
+    latency, spread = measure_all(networks, images, args.rounds)
     errors = {name: r.val_error for name, r in results.items()}
     errors.update({f"MobileNetV2 {w}x": b.val_error for w, b in baselines.items()})
-    lines = report(args, config, results, errors, latency, images, train_seconds)
+    lines = report(args, config, results, errors, latency, spread, images, train_seconds)
     elapsed = time.perf_counter() - started
     lines.insert(
         1,
@@ -179,6 +182,7 @@ def report(
     results: dict[str, InstaNASResult],
     errors: dict[str, float],
     latency: dict[str, float],
+    spread: dict[str, float],
     images: torch.Tensor,
     train_seconds: dict[str, float],
 ) -> list[str]:
@@ -205,12 +209,14 @@ def report(
     )
     lines.append(
         f"Latency: mean CPU seconds per image over {len(images)} validation images run one at "
-        f"a time, median of {args.rounds} interleaved rounds.\n"
+        f"a time, median of {args.rounds} interleaved rounds; spread = (max - min) / median "
+        "of the rounds.\n"
     )
     lines.append(
-        "| network | val. error | error - MBV2 1.0x (points) | ms / image | latency vs MBV2 1.0x |"
+        "| network | val. error | error - MBV2 1.0x (points) | ms / image | latency vs MBV2 1.0x "
+        "| spread of rounds |"
     )
-    lines.append("|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|")
     base_error = errors.get(reference)
     base_latency = latency.get(reference)
     for name in errors:
@@ -218,7 +224,7 @@ def report(
         ratio = "" if base_latency is None else f"{100 * (latency[name] / base_latency - 1):+.1f}%"
         lines.append(
             f"| {name} | {100 * errors[name]:.2f}% | {diff} | {1e3 * latency[name]:.3f} | "
-            f"{ratio} |"
+            f"{ratio} | {100 * spread[name]:.1f}% |"
         )
     lines.append("")
     for name, result in results.items():
@@ -227,7 +233,7 @@ def report(
         with torch.no_grad():
             predicted = float(result.table.predict(result.network.policy(images)).mean())
         lines.append(
-            f"- {name}: {len(result.policy.children)} distinct children on the validation set "
+            f"- {name}: distinct children on the validation set: {len(result.policy.children)} "
             f"(largest shares {share}); mean table latency of their options "
             f"{1e3 * result.table_latency:.2f} ms; on the timed images the table predicts "
             f"{1e3 * predicted:.2f} ms per image (options + fixed parts, no controller) against "
