@@ -5,9 +5,12 @@ from pathlib import Path
 import subprocess
 import sys
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_tuning_example_prints_a_pareto_front_of_error_and_latency(tmp_path: Path) -> None:
     result = subprocess.run(
         [
