@@ -328,13 +328,18 @@ class SearchJob:
         finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         waiting = (optuna.trial.TrialState.WAITING,)
         running = (optuna.trial.TrialState.RUNNING,)
+        waited = 0.0
+        # A worker killed before its trial's first heartbeat (while sampling) leaves a RUNNING
+        # trial that Optuna can never fail as stale; stop waiting for such trials after this.
+        patience = 2.0 * self.config.grace_period
         while True:
             if _count(study, finished) < n_trials:
                 self._optimize(study, callbacks)
             elif _count(study, waiting):
                 self._optimize(study, callbacks, n_trials=_count(study, waiting))
-            elif _count(study, running):
+            elif _count(study, running) and waited < patience:
                 time.sleep(self.config.heartbeat_interval)
+                waited += self.config.heartbeat_interval
                 optuna.storages.fail_stale_trials(study)
             else:
                 return

@@ -80,7 +80,8 @@ def test_killed_worker_trial_is_retried_and_nothing_is_trained_twice(tmp_path: P
         # Kill a worker once every worker is inside a trial.
         while time.time() < deadline:
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if len(running) >= 4:
+            # Training, not sampling: a trial gets its parameters (and heartbeat) once sampled.
+            if sum(bool(t.params) for t in running) >= 4:
                 break
             time.sleep(0.2)
         else:
