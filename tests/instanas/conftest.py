@@ -77,6 +77,20 @@ def table(digits: TensorData) -> OptionLatencyTable:
 
 
 @pytest.fixture(scope="session")
+def fixed_table() -> OptionLatencyTable:
+    """A table measured once for the tiny meta-graph and shipped with the tests.
+
+    Tests that train reward with it: a table measured during the run changes with the load of
+    the machine, and with it the policy the controller learns and the error it reaches.
+    """
+    torch.manual_seed(0)
+    meta_graph = MetaGraph(num_classes=10, input_shape=(3, 8, 8), width_mult=0.25)
+    table = OptionLatencyTable.load(Path(__file__).parent / "option_latency_tiny.json")
+    table.check(meta_graph)
+    return table
+
+
+@pytest.fixture(scope="session")
 def migrated_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:

@@ -25,7 +25,7 @@ PER_STEP = ("reward", "accuracy", "table_latency", "policy_entropy", "options_us
 
 def test_trial_logs_the_controller_reward_to_mlflow_and_repeats_with_its_seed(
     digits: TensorData,
-    table: OptionLatencyTable,
+    fixed_table: OptionLatencyTable,
     migrated_store: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -39,7 +39,7 @@ def test_trial_logs_the_controller_reward_to_mlflow_and_repeats_with_its_seed(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     data = take(digits, 128, 90)
     config = dataclasses.replace(tiny, measure_every_epoch=True, latency_images=2)
-    objective = InstaNASObjective(data=data, config=config, latency_table=table)
+    objective = InstaNASObjective(data=data, config=config, latency_table=fixed_table)
     study = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
@@ -83,7 +83,7 @@ def test_trial_logs_the_controller_reward_to_mlflow_and_repeats_with_its_seed(
 
     # The same settings and seed give the same run (only timings differ).
     config = InstaNASConfig(**trial.user_attrs["instanas:config"])
-    again = InstaNAS(config=config, latency_table=table).fit(data)
+    again = InstaNAS(config=config, latency_table=fixed_table).fit(data)
     assert again.rewards == result.rewards
     assert again.val_error == result.val_error
     assert again.policy == result.policy
@@ -97,12 +97,12 @@ class _PruneAll(optuna.pruners.BasePruner):
 
 def test_single_objective_studies_get_intermediate_values_and_can_prune(
     digits: TensorData,
-    table: OptionLatencyTable,
+    fixed_table: OptionLatencyTable,
     tiny: InstaNASConfig,
     take: Callable[..., TensorData],
 ) -> None:
     config = InstaNASConfig(**{**tiny.to_dict(), "pretrain_epochs": 0})
-    instanas = InstaNAS(config=config, latency_table=table)
+    instanas = InstaNAS(config=config, latency_table=fixed_table)
 
     def objective(trial: optuna.Trial) -> float:
         return instanas.fit(take(digits, 128, 90), trial=trial).val_error

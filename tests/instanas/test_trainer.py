@@ -15,7 +15,7 @@ SEARCH_EPOCHS = 3
 @pytest.fixture(scope="module")
 def searched(
     digits: TensorData,
-    table: OptionLatencyTable,
+    fixed_table: OptionLatencyTable,
     tiny: InstaNASConfig,
     take: Callable[..., TensorData],
 ) -> InstaNASResult:
@@ -30,9 +30,9 @@ def searched(
         controller_lr=0.01,
         batch_size=32,
         upper_start=0.5,
-        upper_end=0.5 * table.reference("all") / table.reference("mbv2"),
+        upper_end=0.5 * fixed_table.reference("all") / fixed_table.reference("mbv2"),
     )
-    return InstaNAS(config=config, latency_table=table).fit(take(digits, 512))
+    return InstaNAS(config=config, latency_table=fixed_table).fit(take(digits, 512))
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_several_children_serve_the_validation_set(
 
 @pytest.mark.slow
 def test_result_reports_what_was_trained(
-    searched: InstaNASResult, digits: TensorData, table: OptionLatencyTable
+    searched: InstaNASResult, digits: TensorData, fixed_table: OptionLatencyTable
 ) -> None:
     assert searched.val_error < 0.5  # chance is 0.9
     assert [record["phase"] for record in searched.history] == ["pretrain"] * 2 + [
@@ -66,8 +66,10 @@ def test_result_reports_what_was_trained(
     assert searched.history[-1]["val_error"] == searched.val_error
     with torch.no_grad():
         policy = searched.network.policy(digits.val_x)
-    assert searched.table_latency == pytest.approx(float(table.latency(policy).mean()), rel=1e-5)
-    assert table.reference("min") <= searched.table_latency < table.reference("all")
+    assert searched.table_latency == pytest.approx(
+        float(fixed_table.latency(policy).mean()), rel=1e-5
+    )
+    assert fixed_table.reference("min") <= searched.table_latency < fixed_table.reference("all")
     assert searched.latency > 0
 
 
