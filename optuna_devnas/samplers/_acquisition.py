@@ -10,7 +10,8 @@ Everything here maximizes (the caller flips minimized objectives) and works on t
   first cut by :func:`expected_hvi`, the exact expected hypervolume improvement of each
   candidate alone (closed form, thousands per millisecond), so the Monte Carlo acquisition,
   which also accounts for noisy observations, running trials and the batch, sees a few
-  hundred.
+  hundred. For a single proposal :func:`expected_hvi` alone is the exact acquisition (the
+  caller ranks by it directly).
 - :func:`pareto_fronts` is DPP-Net's rule (Dong et al. ECCV 2018, section 3.3): the candidates
   non-dominated by (predicted mean, exact cheap values), then the next fronts.
 - :func:`rank_single` ranks by log noisy expected improvement when there is one objective.
@@ -154,24 +155,18 @@ def rank_by_ehvi(
         qLogNoisyExpectedHypervolumeImprovement,
     )
 
-    n = len(candidates)
-    if n == 0:
-        return []
-    order = torch.arange(n)
-    if screen is not None and n > max_exact:
-        order = torch.argsort(screen, descending=True, stable=True)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        acqf = qLogNoisyExpectedHypervolumeImprovement(
+    def make(sampler: MCSampler, pending_points: torch.Tensor | None) -> AcquisitionFunction:
+        return qLogNoisyExpectedHypervolumeImprovement(
             model=model,
             ref_point=ref_point,
             X_baseline=baseline,
-            X_pending=pending if pending is not None and len(pending) else None,
-            sampler=_sampler(model, baseline),
+            X_pending=pending_points,
+            sampler=sampler,
             prune_baseline=True,
             cache_root=False,
         )
-        return _rank(acqf, candidates, order, q, max_exact)
+
+    return _rank_mc(make, model, candidates, baseline, q, pending, screen, max_exact)
 
 
 def rank_single(
@@ -187,6 +182,30 @@ def rank_single(
     """Like :func:`rank_by_ehvi` for one (maximized) objective, by log noisy EI."""
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 
+    def make(sampler: MCSampler, pending_points: torch.Tensor | None) -> AcquisitionFunction:
+        return qLogNoisyExpectedImprovement(
+            model=model,
+            X_baseline=baseline,
+            X_pending=pending_points,
+            sampler=sampler,
+            prune_baseline=True,
+            cache_root=False,
+        )
+
+    return _rank_mc(make, model, candidates, baseline, q, pending, screen, max_exact)
+
+
+def _rank_mc(
+    make: Callable[[MCSampler, torch.Tensor | None], AcquisitionFunction],
+    model: Model,
+    candidates: torch.Tensor,
+    baseline: torch.Tensor,
+    q: int,
+    pending: torch.Tensor | None,
+    screen: torch.Tensor | None,
+    max_exact: int,
+) -> list[int]:
+    """Rank with the Monte Carlo acquisition ``make(sampler, pending)`` (fixed base samples)."""
     n = len(candidates)
     if n == 0:
         return []
@@ -195,13 +214,8 @@ def rank_single(
         order = torch.argsort(screen, descending=True, stable=True)
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        acqf = qLogNoisyExpectedImprovement(
-            model=model,
-            X_baseline=baseline,
-            X_pending=pending if pending is not None and len(pending) else None,
-            sampler=_sampler(model, baseline),
-            prune_baseline=True,
-            cache_root=False,
+        acqf = make(
+            _sampler(model, baseline), pending if pending is not None and len(pending) else None
         )
         return _rank(acqf, candidates, order, q, max_exact)
 

@@ -29,6 +29,18 @@ CheapFunction = Callable[[dict[str, Any]], float]
 ENUMERATE_LIMIT = 20_000
 """A finite search space up to this size is scored whole instead of around the Pareto set."""
 
+LOCAL_EVERY = 2
+"""In a generic space, every ``LOCAL_EVERY``-th proposal is a local step.
+
+A local step ranks only the one-parameter changes of the Pareto set. Expected hypervolume
+improvement over a whole space trusts the surrogate's view of what matters: on NAS-Bench-201
+it kept refining cells with a convolution on the edge that the best cells leave as a skip
+connection, a change the GP, fitted to op counts and positions, saw no reason to try. Local
+steps try such single changes of the best cells, and the GP learns from them (CIFAR-10 vs
+Raspberry Pi 4, seeds 0-3, median gap at 100 trials: 0.57% with no local steps, 0.47% with
+every third, 0.19% with every second proposal local).
+"""
+
 
 @dataclass(frozen=True)
 class TrialView:
@@ -267,6 +279,14 @@ class Planner:
             return self._initial(pool, free, views, rng)
         running = [v for v in views if v.state == TrialState.RUNNING and v.params]
         warm_key = tuple(sorted(distributions))
+        if len(usable) % LOCAL_EVERY == LOCAL_EVERY - 1:
+            # A local step: only one-parameter changes of the Pareto set compete.
+            near = _candidates.neighbourhood(
+                [v.params for v in self._parents(usable)], distributions, rng
+            )
+            keys = {params_key(params) for params in near}
+            local = [i for i in free if pool.keys[i] in keys]
+            free = local or free
         return self._rank(pool, free, finished, running, encoding, q=1, stage=2, warm=warm_key)
 
     def _pool(

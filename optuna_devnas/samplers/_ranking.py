@@ -109,12 +109,11 @@ def rank(
 ) -> Ranking:
     """Rank ``problem``'s candidates; the first ``q`` are chosen jointly.
 
-    ``max_exact`` caps the candidates the Monte Carlo acquisition scores after the exact
-    screen: by default 64 for a single proposal (made every trial), 256 for a joint batch
-    (made once per stage).
+    ``max_exact`` caps the candidates the Monte Carlo acquisition of a joint batch (``q > 1``)
+    scores after the closed-form screen. Default ``_acquisition.MAX_EXACT_CANDIDATES``.
     """
     if max_exact is None:
-        max_exact = 64 if q == 1 else _acquisition.MAX_EXACT_CANDIDATES
+        max_exact = _acquisition.MAX_EXACT_CANDIDATES
     with single_thread():
         return _rank(problem, q, selection, warm_starts, max_exact)
 
@@ -179,11 +178,24 @@ def _rank(
         full_mean[:, objective] = (p.cand_cheap[:, column] - low[column]) / span[column]
         observed[:, objective] = (p.train_cheap[:, column] - low[column]) / span[column]
     feasible = observed[p.feasible.bool()]
+    if q == 1 and len(pending_Z):
+        # Running trials count as evaluated at their predicted mean ("kriging believer"), so
+        # parallel workers spread out instead of all chasing the same gain.
+        believed = torch.zeros(len(pending_Z), m, dtype=torch.float64)
+        for column, objective in enumerate(expensive):
+            believed[:, objective] = _surrogate.predict(gps[column], pending_Z)[0]
+        for column, objective in enumerate(cheap):
+            believed[:, objective] = pending_Z[:, d + column]
+        feasible = torch.cat([feasible, believed])
 
+    # The exact expected (hypervolume) improvement of each candidate alone, from independent
+    # Gaussian marginals and exact cheap values. For one proposal this is the acquisition
+    # itself; the Monte Carlo acquisitions below are for joint batches, where candidates
+    # interact, and see only the best ``max_exact`` by this score.
     if m == 1:
         best = float(feasible[:, 0].max()) if len(feasible) else float(observed[:, 0].min())
         screen = _acquisition.expected_improvement(full_mean[:, 0], full_std[:, 0], best)
-        if not expensive:
+        if not expensive or q == 1:
             result.order = _by(screen + full_mean[:, 0] * 1e-12)
             return result
         result.order = _acquisition.rank_single(
@@ -199,7 +211,7 @@ def _rank(
         for members in _acquisition.pareto_fronts(full_mean):
             result.order.extend(sorted(members, key=lambda i: -float(screen[i])))
         return result
-    if not expensive:
+    if not expensive or q == 1:
         result.order = _by(screen)
         return result
     model = _acquisition.joint_model(gps, _kinds(m, cheap, expensive), d)
@@ -224,10 +236,12 @@ class Warp:
     log of the distance to the best value seen (plus a margin ``c`` of the observed span, so
     improvements stay finite) spreads the top and shrinks the tail; on NAS-Bench-201 it about
     halved the hypervolume gap at 50 trials. The acquisition works on the warped values: the
-    warp preserves dominance, and it weighs gains near the best more.
+    warp preserves dominance, and it weighs gains near the best more. ``c = 0.02`` (about 1.7
+    accuracy points on NAS-Bench-201's CIFAR-10) beat 0.07 at 50 and 100 trials on the seeds
+    tried (0.005 and 0.01 were no better than 0.02).
     """
 
-    MARGIN = 0.07
+    MARGIN = 0.02
 
     def __init__(self, y: torch.Tensor) -> None:
         self.best = float(y.max())
