@@ -48,7 +48,7 @@ CLAIM_KEY = "DPPSampler:claim"
 """Trial system attribute: ``{"key": params key, "time": seconds}``, how workers share work."""
 
 _POLL_SECONDS = 0.5
-_MAX_WAIT_SECONDS = 15.0
+_MAX_WAIT_SECONDS = 60.0
 
 SELECTIONS = ("ehvi", "pareto")
 
@@ -243,7 +243,7 @@ class DPPSampler(BaseSampler):
                 max_candidates=self._max_candidates,
             )
             self._planners[(study._study_id, signs)] = planner
-        waited = 0.0
+        deadline = time.monotonic() + _MAX_WAIT_SECONDS
         while True:
             trials = [
                 t
@@ -267,19 +267,25 @@ class DPPSampler(BaseSampler):
                 choices = planner.plan_cells(space, views, rng)
             else:
                 choices = planner.plan_generic(distributions, views, rng)
+            if not choices:
+                return None  # Every candidate has been tried: the independent sampler explores.
             choice = self._claim(study, trial, choices, distributions)
             if choice is not None:
                 break
-            # Every candidate of the current stage is held by a running trial, and the next
-            # stage is a function of their results: wait for one to finish rather than hand
-            # the trial to the independent sampler, which could repeat an architecture.
-            # Only trials that hold a claim are training; others may be waiting here too.
-            if waited >= _MAX_WAIT_SECONDS or not any(
-                t.state == TrialState.RUNNING and t.system_attrs.get(CLAIM_KEY) for t in trials
-            ):
+            # Every candidate was lost to a rival that claimed it at the same moment (two
+            # rivals can both yield), or is held by a running trial while the next stage waits
+            # for its result. Try again with what storage says now, after a pause of random
+            # length so that rivals stop colliding. Handing the trial to the independent
+            # sampler instead could repeat an architecture, so that happens only after
+            # ``_MAX_WAIT_SECONDS``.
+            if time.monotonic() >= deadline:
+                self._warn_once(
+                    "wait",
+                    f"DPPSampler found no free candidate within {_MAX_WAIT_SECONDS:.0f} s; "
+                    f"{type(self._independent_sampler).__name__} samples the trial.",
+                )
                 return None
-            time.sleep(_POLL_SECONDS)
-            waited += _POLL_SECONDS
+            time.sleep(_POLL_SECONDS * float(rng.uniform(0.2, 1.0)))
             # A dead worker's trial would hold its candidate forever: fail stale trials (a
             # no-op without heartbeats) so the stage can end and the retry callback re-queues
             # the architecture. Optuna does this only when a trial starts, and every worker

@@ -237,12 +237,6 @@ def test_four_processes_on_sqlite_never_train_an_architecture_twice(tmp_path: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    reason="Known open bug (issue 4): with 4 processes on PostgreSQL the claim race either "
-    "repeats an architecture or waits on a held stage; see the session note.",
-    strict=False,
-)
 def test_four_processes_on_postgresql_never_train_an_architecture_twice(tmp_path: Path) -> None:
     # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; psycopg2 is what is installed.
     url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
