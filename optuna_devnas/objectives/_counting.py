@@ -9,8 +9,6 @@ the size of what runs on the device by up to 4x.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -45,15 +43,6 @@ class ParamCount(InferenceObjective):
     name = "params"
     direction = "minimize"
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 10,
-        input_shape: Sequence[int] = (1, 3, 32, 32),
-        condensed: bool = True,
-    ) -> None:
-        super().__init__(num_classes=num_classes, input_shape=input_shape, condensed=condensed)
-
     def evaluate(self, model: nn.Module) -> float:
         return float(sum(p.numel() for p in self.inference_model(model).parameters()))
 
@@ -86,15 +75,6 @@ class FLOPs(InferenceObjective):
 
     name = "flops"
     direction = "minimize"
-
-    def __init__(
-        self,
-        *,
-        num_classes: int = 10,
-        input_shape: Sequence[int] = (1, 3, 32, 32),
-        condensed: bool = True,
-    ) -> None:
-        super().__init__(num_classes=num_classes, input_shape=input_shape, condensed=condensed)
 
     def evaluate(self, model: nn.Module) -> float:
         model = self.inference_model(model)

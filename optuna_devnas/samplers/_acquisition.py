@@ -20,6 +20,7 @@ Everything here maximizes (the caller flips minimized objectives) and works on t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -155,18 +156,8 @@ def rank_by_ehvi(
         qLogNoisyExpectedHypervolumeImprovement,
     )
 
-    def make(sampler: MCSampler, pending_points: torch.Tensor | None) -> AcquisitionFunction:
-        return qLogNoisyExpectedHypervolumeImprovement(
-            model=model,
-            ref_point=ref_point,
-            X_baseline=baseline,
-            X_pending=pending_points,
-            sampler=sampler,
-            prune_baseline=True,
-            cache_root=False,
-        )
-
-    return _rank_mc(make, model, candidates, baseline, q, pending, screen, max_exact)
+    acquisition = functools.partial(qLogNoisyExpectedHypervolumeImprovement, ref_point=ref_point)
+    return _rank_mc(acquisition, model, candidates, baseline, q, pending, screen, max_exact)
 
 
 def rank_single(
@@ -182,21 +173,13 @@ def rank_single(
     """Like :func:`rank_by_ehvi` for one (maximized) objective, by log noisy EI."""
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 
-    def make(sampler: MCSampler, pending_points: torch.Tensor | None) -> AcquisitionFunction:
-        return qLogNoisyExpectedImprovement(
-            model=model,
-            X_baseline=baseline,
-            X_pending=pending_points,
-            sampler=sampler,
-            prune_baseline=True,
-            cache_root=False,
-        )
-
-    return _rank_mc(make, model, candidates, baseline, q, pending, screen, max_exact)
+    return _rank_mc(
+        qLogNoisyExpectedImprovement, model, candidates, baseline, q, pending, screen, max_exact
+    )
 
 
 def _rank_mc(
-    make: Callable[[MCSampler, torch.Tensor | None], AcquisitionFunction],
+    acquisition: Callable[..., AcquisitionFunction],
     model: Model,
     candidates: torch.Tensor,
     baseline: torch.Tensor,
@@ -205,7 +188,7 @@ def _rank_mc(
     screen: torch.Tensor | None,
     max_exact: int,
 ) -> list[int]:
-    """Rank with the Monte Carlo acquisition ``make(sampler, pending)`` (fixed base samples)."""
+    """Rank with a noisy Monte Carlo ``acquisition`` (fixed base samples, pruned baseline)."""
     n = len(candidates)
     if n == 0:
         return []
@@ -214,8 +197,13 @@ def _rank_mc(
         order = torch.argsort(screen, descending=True, stable=True)
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        acqf = make(
-            _sampler(model, baseline), pending if pending is not None and len(pending) else None
+        acqf = acquisition(
+            model=model,
+            X_baseline=baseline,
+            X_pending=pending if pending is not None and len(pending) else None,
+            sampler=_sampler(model, baseline),
+            prune_baseline=True,
+            cache_root=False,
         )
         return _rank(acqf, candidates, order, q, max_exact)
 

@@ -282,3 +282,13 @@ def test_unmodelled_parameters_go_to_the_independent_sampler() -> None:
     with pytest.warns(UserWarning, match="'lr'.*TPESampler"):
         study.optimize(with_lr, n_trials=3)
     assert all(1e-3 <= t.params["lr"] <= 1e-1 for t in study.trials)
+
+
+def test_single_objective_cell_study_grows_stages() -> None:
+    # One objective: the stage batches are chosen jointly by log noisy expected improvement.
+    study = optuna.create_study(sampler=DPPSampler(space=SPACE, k=2, seed=0))
+    study.optimize(lambda trial: objective(trial)[0], n_trials=10)
+    assert [_stage(t) for t in study.trials] == [1] * 6 + [2] * 2 + [3] * 2
+    assert all(len(_layers(t)) == _stage(t) for t in study.trials)
+    keys = [_layers(t) for t in study.trials]
+    assert len(set(keys)) == len(keys)
