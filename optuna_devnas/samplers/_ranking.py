@@ -130,12 +130,19 @@ def _rank(
     cheap = list(p.cheap)
     expensive = [i for i in range(m) if i not in cheap]
     d = p.train_X.shape[1]
-    # Inputs are [encoding | cheap values scaled to [0, 1]]; the GPs' kernels only read the
-    # encoding, the deterministic models only the cheap columns.
+    # Inputs are [encoding | cheap values scaled to [0, 1] | cheap values as features]; the
+    # deterministic models read the middle columns, the GPs' kernels the others.
     low, span = _cheap_scale(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
-    train_Z = torch.cat([p.train_X, (p.train_cheap - low) / span], dim=1)
-    cand_Z = torch.cat([p.cand_X, (p.cand_cheap - low) / span], dim=1)
-    pending_Z = torch.cat([p.pending_X, (p.pending_cheap - low) / span], dim=1)
+    # The GPs also read each cheap objective as a feature, on a log scale of the distance to
+    # its best value (``_CostScale``), through an additive kernel of its own: a network's cost
+    # says much about what it computes, and it is known exactly for every candidate.
+    costs = _CostScale(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
+    train_Z = torch.cat([p.train_X, (p.train_cheap - low) / span, costs(p.train_cheap)], dim=1)
+    cand_Z = torch.cat([p.cand_X, (p.cand_cheap - low) / span, costs(p.cand_cheap)], dim=1)
+    pending_Z = torch.cat(
+        [p.pending_X, (p.pending_cheap - low) / span, costs(p.pending_cheap)], dim=1
+    )
+    cost_dims = [d + len(cheap) + j for j in range(len(cheap))]
     n_cand = len(cand_Z)
 
     # Expensive objectives are modelled, and compared, on a log scale of the distance to the
@@ -147,7 +154,12 @@ def _rank(
         train_Y[:, objective] = warp(p.train_Y[:, objective])
         warm = warm_starts[column] if warm_starts is not None else None
         gp = _surrogate.fit_gp(
-            train_Z, train_Y[:, objective], p.cat_dims, p.num_dims, warm_start=warm
+            train_Z,
+            train_Y[:, objective],
+            p.cat_dims,
+            p.num_dims,
+            cost_dims=cost_dims,
+            warm_start=warm,
         )
         mean, std = _surrogate.predict(gp, cand_Z)
         gps.append(gp)
@@ -270,6 +282,34 @@ def _cheap_scale(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     low = values.min(dim=0).values
     span = values.max(dim=0).values - low
     return low, torch.where(span > 0, span, torch.ones_like(span))
+
+
+class _CostScale:
+    """Maps each column to ``log(best - value + margin)`` scaled to ``[0, 1]`` over ``values``.
+
+    The log of the distance to the best value, as in :class:`Warp`, with a margin of 0.1% of
+    the span: resolution where the front's cheap end is (a broken cell at 0.01 ms and an
+    identity cell at 2.5 ms are far apart, not 3% of a linear latency axis).
+    """
+
+    MARGIN = 0.001
+
+    def __init__(self, values: torch.Tensor) -> None:
+        if len(values) == 0:
+            values = torch.zeros(1, values.shape[1], dtype=torch.float64)
+        self.best = values.max(dim=0).values
+        span = self.best - values.min(dim=0).values
+        self.offset = torch.where(span > 0, self.MARGIN * span, torch.ones_like(span))
+        logs = self._log(values)
+        self.low = logs.min(dim=0).values
+        high = logs.max(dim=0).values
+        self.span = torch.where(high > self.low, high - self.low, torch.ones_like(high))
+
+    def _log(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.log((self.best - values).clamp_min(0) + self.offset)
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        return (self._log(values) - self.low) / self.span
 
 
 def _reference_point(observed: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:

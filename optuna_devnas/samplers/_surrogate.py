@@ -15,6 +15,7 @@ pushing irrelevant length scales to infinity, which costs seconds and changes no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,8 +31,16 @@ WARM_MAX_ITER = 30
 """L-BFGS iterations of a fit started from an earlier fit's hyperparameters."""
 
 
-def build_kernel(cat_dims: Sequence[int], num_dims: Sequence[int]) -> Kernel:
-    """The covariance over encodings with category columns ``cat_dims``, numbers ``num_dims``."""
+def build_kernel(
+    cat_dims: Sequence[int], num_dims: Sequence[int], cost_dims: Sequence[int] = ()
+) -> Kernel:
+    """The covariance over encodings with category columns ``cat_dims``, numbers ``num_dims``.
+
+    ``cost_dims`` are columns of exactly known costs (cheap objectives, scaled to ``[0, 1]``):
+    each gets its own one-dimensional Matern kernel, added to the rest, with length scales
+    near 0.2 a priori, so that a sharp dependence on cost (untrainable networks are the
+    cheapest ones) is learnt from a few trials.
+    """
     from botorch.models.kernels import CategoricalKernel
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
     from gpytorch.constraints import Interval
@@ -52,6 +61,19 @@ def build_kernel(cat_dims: Sequence[int], num_dims: Sequence[int]) -> Kernel:
             ard_num_dims=len(num_dims), active_dims=list(num_dims)
         )
         parts.append(ScaleKernel(numerical))
+    if cost_dims:
+        from gpytorch.kernels import AdditiveKernel, MaternKernel
+
+        costs = [
+            MaternKernel(
+                nu=2.5,
+                active_dims=[dim],
+                lengthscale_constraint=Interval(0.01, 10.0, initial_value=0.2),
+                lengthscale_prior=LogNormalPrior(math.log(0.2), 1.0),
+            )
+            for dim in cost_dims
+        ]
+        parts.append(ScaleKernel(AdditiveKernel(*costs)))
     if not parts:
         raise ValueError("Got no columns to model, but expected at least one.")
     kernel = parts[0]
@@ -66,6 +88,7 @@ def fit_gp(
     cat_dims: Sequence[int],
     num_dims: Sequence[int],
     *,
+    cost_dims: Sequence[int] = (),
     warm_start: Mapping[str, torch.Tensor] | None = None,
     seed: int = 0,
 ) -> SingleTaskGP:
@@ -80,6 +103,8 @@ def fit_gp(
             Columns of ``X`` holding category indices.
         num_dims:
             Columns of ``X`` holding numbers.
+        cost_dims:
+            Columns of ``X`` holding exactly known costs (see :func:`build_kernel`).
         warm_start:
             Hyperparameters (:func:`hyperparameters` of an earlier fit) to start from: fewer
             iterations, and predictions that change smoothly from trial to trial.
@@ -93,7 +118,7 @@ def fit_gp(
     model = SingleTaskGP(
         X.to(torch.float64),
         y.to(torch.float64).reshape(-1, 1),
-        covar_module=build_kernel(cat_dims, num_dims),
+        covar_module=build_kernel(cat_dims, num_dims, cost_dims),
     )
     max_iter = COLD_MAX_ITER
     if warm_start is not None:
