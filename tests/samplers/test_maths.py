@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 import pytest
 import torch
 
 from optuna_devnas.samplers import _acquisition, _candidates, _ranking, _stages, _surrogate
 from optuna_devnas.samplers._encoding import ParamEncoding
-from optuna_devnas.samplers._planning import cell_encoding
+from optuna_devnas.samplers._planning import Planner, TrialView, cell_encoding
 from optuna_devnas.spaces import CellSpace
 
 OPS = ["none", "skip", "conv"]
@@ -130,3 +131,63 @@ def test_int_values_and_draws_stay_in_range() -> None:
     assert _candidates.values_of(dist) is None
     draws = [_candidates.draw(dist, rng) for _ in range(50)]
     assert all(isinstance(d, int) and 0 <= d <= 100 and d % 5 == 0 for d in draws)
+
+
+def test_cost_scale_spreads_the_cheap_end() -> None:
+    # Signed so that larger is better, as the ranking sees them: -latency.
+    latency = torch.tensor([[0.01], [0.02], [2.5], [40.0], [90.0]], dtype=torch.float64)
+    scale = _ranking._CostScale(-latency)
+    z = scale(-latency)[:, 0]
+    assert float(z.min()) == pytest.approx(0.0) and float(z.max()) == pytest.approx(1.0)
+    assert torch.all(z[1:] > z[:-1])
+    # 2.5 ms sits far from 0.01 ms (a linear axis would put them 3% of the span apart).
+    assert float(z[2] - z[0]) > 0.3
+
+
+def test_gp_reads_cheap_objectives_as_features() -> None:
+    # Every trial has the same parameters: only the exact cost can tell them apart, and the
+    # expensive objective is broken (-90) below a cost threshold.
+    dists = {"e0": CategoricalDistribution(OPS)}
+    encoding = ParamEncoding(dists)
+    params = [{"e0": OPS[0]}] * 12
+    cost = torch.linspace(0.0, 10.0, 12, dtype=torch.float64).reshape(-1, 1)
+    accuracy = torch.where(cost[:, 0] < 3.0, -90.0, -10.0 + cost[:, 0] * 0.1)
+    cand_cost = torch.tensor([[1.5], [8.5]], dtype=torch.float64)
+    problem = _ranking.Problem(
+        train_X=encoding.encode(params),
+        train_Y=torch.stack([accuracy, -cost[:, 0]], dim=1),
+        train_cheap=-cost,
+        feasible=torch.ones(12, dtype=torch.bool),
+        cand_X=encoding.encode(params[:2]),
+        cand_cheap=-cand_cost,
+        cheap=[1],
+        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
+        pending_cheap=torch.zeros(0, 1, dtype=torch.float64),
+        cat_dims=encoding.cat_dims,
+        num_dims=encoding.num_dims,
+    )
+    ranking = _ranking.rank(problem, q=1)
+    low, high = ranking.mean[:, 0].tolist()
+    # Without the cost features both predictions would be equal (equal encodings).
+    assert low < -50.0
+    assert high == pytest.approx(-9.2, abs=2.0)
+
+
+def test_a_pareto_member_at_the_worst_expensive_value_is_no_parent() -> None:
+    planner = Planner(
+        k=4,
+        selection="ehvi",
+        cheap={1: lambda params: float(params["x"])},
+        signs=[-1.0, -1.0],
+        n_startup_trials=2,
+        max_candidates=16,
+    )
+    points = [(90.0, 0.01), (12.0, 2.5), (6.0, 40.0), (20.0, 45.0)]  # (error, latency)
+    views = [
+        TrialView(i, TrialState.COMPLETE, {"x": lat}, (-err, -lat), True, 0)
+        for i, (err, lat) in enumerate(points)
+    ]
+    parents = planner._parents(views)
+    assert [v.number for v in parents] == [1, 2]
+    # With nothing but floor members on the front, they stay parents.
+    assert [v.number for v in planner._parents(views[:1])] == [0]
