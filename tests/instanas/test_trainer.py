@@ -24,7 +24,10 @@ def searched(
     # schedule moving (the schedule itself is tested in test_reward.py).
     config = dataclasses.replace(
         tiny,
-        pretrain_epochs=2,
+        # Three pretraining epochs, not two: after two the search ended mid-descent (0.90,
+        # 0.78, then 0.87, 0.62, 0.56 on one machine, below 0.5 on another: CPUs' float paths
+        # differ); after three it ends near 0.2.
+        pretrain_epochs=3,
         search_epochs=SEARCH_EPOCHS,
         finetune_epochs=0,
         controller_lr=0.01,
@@ -59,12 +62,8 @@ def test_several_children_serve_the_validation_set(
 def test_result_reports_what_was_trained(
     searched: InstaNASResult, digits: TensorData, fixed_table: OptionLatencyTable
 ) -> None:
-    # Chance is 0.9. Five epochs on 512 images leave the error mid-descent (0.90, 0.78, 0.87,
-    # 0.62, 0.56 on one machine), where floating-point differences between CPUs move it by
-    # several points: it was below 0.5 on another machine. Trained, not a figure.
-    assert searched.val_error < 0.75
-    assert searched.val_error < searched.history[0]["val_error"] - 0.1
-    assert [record["phase"] for record in searched.history] == ["pretrain"] * 2 + [
+    assert searched.val_error < 0.5  # chance is 0.9
+    assert [record["phase"] for record in searched.history] == ["pretrain"] * 3 + [
         "search"
     ] * SEARCH_EPOCHS
     assert searched.history[-1]["val_error"] == searched.val_error
