@@ -10,6 +10,10 @@ from optuna_devnas.data import TensorData
 from optuna_devnas.instanas import InstaNAS, InstaNASConfig, InstaNASResult, OptionLatencyTable
 
 SEARCH_EPOCHS = 3
+# Three pretraining epochs, not two: after two the search ended mid-descent (0.90, 0.78, then
+# 0.87, 0.62, 0.56 on one machine, below 0.5 on another: CPUs' float paths differ); after
+# three it ends near 0.2.
+PRETRAIN_EPOCHS = 3
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +28,7 @@ def searched(
     # schedule moving (the schedule itself is tested in test_reward.py).
     config = dataclasses.replace(
         tiny,
-        # Three pretraining epochs, not two: after two the search ended mid-descent (0.90,
-        # 0.78, then 0.87, 0.62, 0.56 on one machine, below 0.5 on another: CPUs' float paths
-        # differ); after three it ends near 0.2.
-        pretrain_epochs=3,
+        pretrain_epochs=PRETRAIN_EPOCHS,
         search_epochs=SEARCH_EPOCHS,
         finetune_epochs=0,
         controller_lr=0.01,
@@ -63,7 +64,7 @@ def test_result_reports_what_was_trained(
     searched: InstaNASResult, digits: TensorData, fixed_table: OptionLatencyTable
 ) -> None:
     assert searched.val_error < 0.5  # chance is 0.9
-    assert [record["phase"] for record in searched.history] == ["pretrain"] * 3 + [
+    assert [record["phase"] for record in searched.history] == ["pretrain"] * PRETRAIN_EPOCHS + [
         "search"
     ] * SEARCH_EPOCHS
     assert searched.history[-1]["val_error"] == searched.val_error
