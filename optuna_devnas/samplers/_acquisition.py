@@ -75,7 +75,11 @@ def _column_reader(column: int) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def expected_hvi(
-    mean: torch.Tensor, std: torch.Tensor, front: torch.Tensor, ref_point: torch.Tensor
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    front: torch.Tensor,
+    ref_point: torch.Tensor,
+    floor: Floor | None = None,
 ) -> torch.Tensor:
     """Exact expected hypervolume improvement of independent Gaussian outcomes (``n``).
 
@@ -86,7 +90,9 @@ def expected_hvi(
     expectation is the product of ``psi(l) - psi(u)``, ``psi(a) = E[(Y - a)+]`` (Yang et al.
     2019, eq. 19). BoTorch's ``ExpectedHypervolumeImprovement`` computes the same from a model
     posterior per call; here the marginals are already known for thousands of candidates, so
-    this screen costs one tensor expression.
+    this screen costs one tensor expression. With ``floor``, each outcome is the mixture of
+    its Gaussian (weight ``1 - probability``) and the floor value (weight ``probability``);
+    ``psi`` of a mixture is the mixture of the ``psi``, so the expectation stays exact.
     """
     from botorch.utils.multi_objective.box_decompositions.non_dominated import (
         FastNondominatedPartitioning,
@@ -100,12 +106,46 @@ def expected_hvi(
         lower, upper = partitioning.get_hypercell_bounds()  # (cells, m) each
     mu, sigma = mean.unsqueeze(-2), std.unsqueeze(-2)  # (n, 1, m)
     gain = _psi(lower, mu, sigma) - _psi(upper, mu, sigma)  # (n, cells, m)
+    if floor is not None:
+        p = floor.probability.unsqueeze(-2)  # (n, 1, m)
+        value = floor.value.expand_as(mean).unsqueeze(-2)
+        zero = torch.zeros_like(value)
+        at_floor = _psi(lower, value, zero) - _psi(upper, value, zero)
+        gain = (1 - p) * gain + p * at_floor
     return gain.clamp_min(0).prod(dim=-1).sum(dim=-1)
 
 
-def expected_improvement(mean: torch.Tensor, std: torch.Tensor, best: float) -> torch.Tensor:
-    """Exact expected improvement over ``best`` of Gaussian outcomes (maximized), ``n``."""
-    return _psi(torch.tensor(best, dtype=mean.dtype), mean, std)
+class Floor:
+    """A point mass of each outcome at a known worst value ("the network did not train").
+
+    Args:
+        probability:
+            Probability of the floor per candidate and objective, ``n x m`` (0 where an
+            objective has no floor).
+        value:
+            The floor value per objective, ``m`` (any value where the probability is 0).
+    """
+
+    def __init__(self, probability: torch.Tensor, value: torch.Tensor) -> None:
+        self.probability = probability
+        self.value = value
+
+
+def expected_improvement(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    best: float,
+    floor_probability: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Exact expected improvement over ``best`` of Gaussian outcomes (maximized), ``n``.
+
+    With ``floor_probability`` (``n``), the outcome is at a floor no better than ``best``
+    with that probability, where it improves nothing.
+    """
+    improvement = _psi(torch.tensor(best, dtype=mean.dtype), mean, std)
+    if floor_probability is None:
+        return improvement
+    return (1 - floor_probability) * improvement
 
 
 def _psi(a: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

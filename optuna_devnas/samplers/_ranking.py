@@ -74,7 +74,8 @@ class Ranking:
         expensive:
             The objective index of each column of ``mean``.
         hyperparameters:
-            The fitted GP hyperparameters, per expensive objective, for warm starts.
+            The fitted GP hyperparameters for warm starts: per expensive objective, then per
+            expensive objective its floor classifier's (empty without a floor).
     """
 
     order: list[int]
@@ -148,31 +149,67 @@ def _rank(
     # Expensive objectives are modelled, and compared, on a log scale of the distance to the
     # best value seen (see ``Warp``).
     train_Y = p.train_Y.clone()
-    gps, means, stds, hypers, warps = [], [], [], [], []
+    e = len(expensive)
+    gps, means, stds, warps = [], [], [], []
+    hypers: list[dict[str, torch.Tensor]] = [{} for _ in range(2 * e)]
+    floor_probability = torch.zeros(n_cand, m, dtype=torch.float64)
+    floor_value = torch.zeros(m, dtype=torch.float64)
+
+    def warm(index: int) -> dict[str, torch.Tensor] | None:
+        if warm_starts is None or index >= len(warm_starts):
+            return None
+        return warm_starts[index] or None
+
     for column, objective in enumerate(expensive):
-        warp = Warp(p.train_Y[:, objective])
-        train_Y[:, objective] = warp(p.train_Y[:, objective])
-        warm = warm_starts[column] if warm_starts is not None else None
+        y = p.train_Y[:, objective]
+        # Trials on the floor (see ``floor_of``) are left out of the GP, which models the
+        # networks that trained; a second GP regresses the floor indicator on all trials.
+        on_floor = floor_of(y)
+        trained = ~on_floor if on_floor is not None else torch.ones_like(y, dtype=torch.bool)
+        warp = Warp(y[trained])
+        train_Y[:, objective] = warp(y)
         gp = _surrogate.fit_gp(
-            train_Z,
-            train_Y[:, objective],
+            train_Z[trained],
+            train_Y[trained, objective],
             p.cat_dims,
             p.num_dims,
             cost_dims=cost_dims,
-            warm_start=warm,
+            warm_start=warm(column),
         )
         mean, std = _surrogate.predict(gp, cand_Z)
+        hypers[column] = _surrogate.hyperparameters(gp)
+        if on_floor is not None:
+            # With exact costs the floor is read from them alone (see ``floor_of``).
+            classifier = _surrogate.fit_gp(
+                train_Z,
+                on_floor.to(torch.float64),
+                [] if cost_dims else p.cat_dims,
+                [] if cost_dims else p.num_dims,
+                cost_dims=cost_dims,
+                warm_start=warm(e + column),
+            )
+            floor_probability[:, objective] = _surrogate.predict(classifier, cand_Z)[0].clamp(
+                0.0, 1.0
+            )
+            floor_value[objective] = float(warp(y.min().reshape(1))[0])
+            hypers[e + column] = _surrogate.hyperparameters(classifier)
         gps.append(gp)
         means.append(mean)
         stds.append(std)
-        hypers.append(_surrogate.hyperparameters(gp))
         warps.append(warp)
     mean = torch.stack(means, dim=1) if means else torch.zeros(n_cand, 0, dtype=torch.float64)
     std = torch.stack(stds, dim=1) if stds else torch.zeros(n_cand, 0, dtype=torch.float64)
-    # Predictions in the objectives' own units, for the record.
+    floor = _acquisition.Floor(floor_probability, floor_value)
+    # Predictions in the objectives' own units, for the record: the mixture's mean and
+    # standard deviation where there is a floor.
     own_mean, own_std = mean.clone(), std.clone()
-    for column, warp in enumerate(warps):
-        own_mean[:, column], own_std[:, column] = warp.inverse(mean[:, column], std[:, column])
+    for column, (objective, warp) in enumerate(zip(expensive, warps, strict=True)):
+        gm, gs = warp.inverse(mean[:, column], std[:, column])
+        q_floor = floor_probability[:, objective]
+        worst = p.train_Y[:, objective].min()
+        own_mean[:, column] = (1 - q_floor) * gm + q_floor * worst
+        second = (1 - q_floor) * (gs**2 + gm**2) + q_floor * worst**2
+        own_std[:, column] = (second - own_mean[:, column] ** 2).clamp_min(0).sqrt()
     result = Ranking(
         order=[], mean=own_mean, std=own_std, expensive=expensive, hyperparameters=hypers
     )
@@ -206,7 +243,9 @@ def _rank(
     # interact, and see only the best ``max_exact`` by this score.
     if m == 1:
         best = float(feasible[:, 0].max()) if len(feasible) else float(observed[:, 0].min())
-        screen = _acquisition.expected_improvement(full_mean[:, 0], full_std[:, 0], best)
+        screen = _acquisition.expected_improvement(
+            full_mean[:, 0], full_std[:, 0], best, floor_probability[:, 0]
+        )
         if not expensive or q == 1:
             result.order = _by(screen + full_mean[:, 0] * 1e-12)
             return result
@@ -217,7 +256,7 @@ def _rank(
 
     ref_point = _reference_point(observed, full_mean)
     front = feasible[_non_dominated(feasible)] if len(feasible) else feasible
-    screen = _acquisition.expected_hvi(full_mean, full_std, front, ref_point)
+    screen = _acquisition.expected_hvi(full_mean, full_std, front, ref_point, floor)
     if selection == "pareto":
         # Within a front DPP-Net leaves the choice open: take the largest expected gain first.
         for members in _acquisition.pareto_fronts(full_mean):
@@ -267,6 +306,39 @@ class Warp:
         """Median and (first-order) standard deviation in the original units."""
         distance = torch.exp(-mean)
         return self.best + self.offset - distance, distance * std
+
+
+FLOOR_MIN_TRIALS = 2
+"""Trials that must share the worst value before it counts as a floor."""
+
+FLOOR_MIN_TRAINED = 3
+"""Trials off the floor needed to model the rest."""
+
+
+def floor_of(y: torch.Tensor) -> torch.Tensor | None:
+    """Which of the maximized values ``y`` sit on a floor, or ``None`` if there is none.
+
+    A floor is the worst value shared exactly by at least ``FLOOR_MIN_TRIALS`` trials: a
+    network that does not train predicts one class and scores chance level, the same number
+    for every such network (on NAS-Bench-201, 341 of 15,625 cells score exactly 10% on
+    CIFAR-10). Modelled by one GP with the rest, these trials are outliers that inflate its
+    variance everywhere: after seeing five cells whose output edges are all ``none``, it still
+    gave a sixth a 30% chance of beating an error of 90% (NAS-Bench-201, CIFAR-10, seed 8), and
+    a tenth of the first 50 trials went to such cells. Modelled apart, they are a classifier's
+    business, and the GP sees networks that trained. The classifier is a GP regression of the
+    floor indicator; with cheap objectives it reads only their cost features, because the
+    cheapest networks are the ones that do not train, while a kernel over the encoding keeps
+    its prior doubt about every unseen cell (NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4, 20
+    seeds, median gap at 25/50/100 trials: 1.26/0.63/0.18% without a floor, 1.29/0.54/0.20%
+    with an encoding classifier, 1.25/0.43/0.19% with a cost classifier).
+    """
+    if len(y) == 0:
+        return None
+    worst = y.min()
+    on_floor = y <= worst
+    if int(on_floor.sum()) < FLOOR_MIN_TRIALS or int((~on_floor).sum()) < FLOOR_MIN_TRAINED:
+        return None
+    return on_floor
 
 
 def _kinds(m: int, cheap: list[int], expensive: list[int]) -> list[tuple[str, int]]:

@@ -191,3 +191,128 @@ def test_a_pareto_member_at_the_worst_expensive_value_is_no_parent() -> None:
     assert [v.number for v in parents] == [1, 2]
     # With nothing but floor members on the front, they stay parents.
     assert [v.number for v in planner._parents(views[:1])] == [0]
+
+
+def test_floor_is_the_worst_value_shared_by_several_trials() -> None:
+    def floor(values: list[float]) -> list[bool] | None:
+        mask = _ranking.floor_of(torch.tensor(values, dtype=torch.float64))
+        return None if mask is None else mask.tolist()
+
+    assert floor([-90.0, -10.0, -5.0, -3.0]) is None  # A worst value, but no plateau.
+    assert floor([-90.0, -90.0, -10.0]) is None  # Too few trained networks to model.
+    assert floor([-90.0, -10.0, -90.0, -5.0, -3.0]) == [True, False, True, False, False]
+
+
+def test_expected_hvi_mixes_the_floor_in_exactly() -> None:
+    front = torch.tensor([[-1.0, -3.0], [-2.0, -2.0]], dtype=torch.float64)
+    ref = torch.tensor([-5.0, -5.0], dtype=torch.float64)
+    mean = torch.tensor([[-1.5, -1.0], [-0.5, -4.0]], dtype=torch.float64)
+    std = torch.tensor([[0.7, 0.0], [0.4, 0.0]], dtype=torch.float64)
+    value = torch.tensor([-4.0, 0.0], dtype=torch.float64)
+
+    def ehvi(p: float) -> torch.Tensor:
+        probability = torch.tensor([[p, 0.0], [p, 0.0]], dtype=torch.float64)
+        floor = _acquisition.Floor(probability, value)
+        return _acquisition.expected_hvi(mean, std, front, ref, floor)
+
+    at_floor = mean.clone()
+    at_floor[:, 0] = value[0]
+    exact = _acquisition.expected_hvi(at_floor, torch.zeros_like(std), front, ref)
+    assert torch.allclose(ehvi(0.0), _acquisition.expected_hvi(mean, std, front, ref))
+    assert torch.allclose(ehvi(1.0), exact)
+    assert torch.allclose(ehvi(0.3), 0.7 * ehvi(0.0) + 0.3 * exact)
+    assert float(exact[0]) > 0 and float(ehvi(0.3)[0]) < float(ehvi(0.0)[0])
+
+
+def test_floor_trials_are_modelled_apart() -> None:
+    # Cells whose first edge is "none" never train (-90, chance level); the others score
+    # -10 plus half a point per convolution.
+    dists = {f"e{i}": CategoricalDistribution(OPS) for i in range(3)}
+    encoding = ParamEncoding(dists)
+    cells = [
+        ("none", "skip", "none"),
+        ("none", "conv", "skip"),
+        ("none", "none", "conv"),
+        ("skip", "skip", "skip"),
+        ("skip", "conv", "none"),
+        ("conv", "none", "skip"),
+        ("conv", "skip", "conv"),
+        ("skip", "none", "none"),
+        ("conv", "conv", "skip"),
+    ]
+
+    def accuracy(cell: tuple[str, ...]) -> float:
+        return -90.0 if cell[0] == "none" else -10.0 + 0.5 * cell.count("conv")
+
+    candidates = [("none", "conv", "conv"), ("conv", "conv", "conv")]
+    params = [dict(zip(dists, cell, strict=True)) for cell in cells + candidates]
+    X = encoding.encode(params)
+    problem = _ranking.Problem(
+        train_X=X[: len(cells)],
+        train_Y=torch.tensor([[accuracy(c)] for c in cells], dtype=torch.float64),
+        train_cheap=torch.zeros(len(cells), 0, dtype=torch.float64),
+        feasible=torch.ones(len(cells), dtype=torch.bool),
+        cand_X=X[len(cells) :],
+        cand_cheap=torch.zeros(2, 0, dtype=torch.float64),
+        cheap=[],
+        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
+        pending_cheap=torch.zeros(0, 0, dtype=torch.float64),
+        cat_dims=encoding.cat_dims,
+        num_dims=encoding.num_dims,
+    )
+    ranking = _ranking.rank(problem, q=1)
+    broken, good = ranking.mean[:, 0].tolist()
+    assert ranking.hyperparameters[1], "no floor classifier was fitted"
+    assert broken < -70.0
+    assert -11.0 < good < -8.0  # The warp predicts no better than the best seen (-9).
+    assert ranking.order == [1, 0]
+
+
+def test_with_exact_costs_the_floor_is_read_from_cost() -> None:
+    # Cells without a convolution never train and are the cheapest; a cell's cost is exact.
+    # An unseen cell of pools, as cheap as the broken ones, is predicted broken although no
+    # trial had a pool: the floor is read from cost, not from resemblance.
+    ops = ["none", "skip", "pool", "conv"]
+    dists = {f"e{i}": CategoricalDistribution(ops) for i in range(4)}
+    encoding = ParamEncoding(dists)
+    unit = {"none": 0.0, "skip": 0.1, "pool": 0.1, "conv": 5.0}
+
+    def cost(cell: tuple[str, ...]) -> float:
+        return 0.01 + sum(unit[op] for op in cell)
+
+    def accuracy(cell: tuple[str, ...]) -> float:
+        return -90.0 if "conv" not in cell else -10.0 + 0.5 * cell.count("conv")
+
+    cells = [
+        ("none", "none", "none", "none"),
+        ("skip", "none", "none", "none"),
+        ("none", "skip", "skip", "none"),
+        ("skip", "skip", "skip", "skip"),
+        ("conv", "none", "none", "none"),
+        ("skip", "conv", "none", "skip"),
+        ("conv", "conv", "skip", "none"),
+        ("none", "conv", "conv", "conv"),
+        ("conv", "skip", "conv", "skip"),
+    ]
+    candidates = [("pool", "pool", "none", "pool"), ("conv", "pool", "conv", "conv")]
+    params = [dict(zip(dists, cell, strict=True)) for cell in cells + candidates]
+    X = encoding.encode(params)
+    costs = torch.tensor([[-cost(c)] for c in cells + candidates], dtype=torch.float64)
+    problem = _ranking.Problem(
+        train_X=X[: len(cells)],
+        train_Y=torch.tensor([[accuracy(c), -cost(c)] for c in cells], dtype=torch.float64),
+        train_cheap=costs[: len(cells)],
+        feasible=torch.ones(len(cells), dtype=torch.bool),
+        cand_X=X[len(cells) :],
+        cand_cheap=costs[len(cells) :],
+        cheap=[1],
+        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
+        pending_cheap=torch.zeros(0, 1, dtype=torch.float64),
+        cat_dims=encoding.cat_dims,
+        num_dims=encoding.num_dims,
+    )
+    ranking = _ranking.rank(problem, q=1)
+    broken, good = ranking.mean[:, 0].tolist()
+    assert broken < -85.0 and float(ranking.std[0, 0]) < 1.0  # Sure it is broken.
+    assert good > -12.0
+    assert ranking.order[0] == 1  # Without the floor, the broken cell's doubt won.
