@@ -9,6 +9,15 @@ and loads from JSON, so it can be measured once on a target device and used anyw
 
 CPUs shared with other work make single timings noisy, so :meth:`OptionLatencyTable.measure`
 times every entry in several interleaved rounds and keeps each entry's median.
+
+An option timed alone, with its weights and input hot in the caches, runs faster than inside a
+network, and not by the same factor for every option: on a 2-core CPU (meta-graph width 1.0,
+32x32 inputs, stride-2 stem) the inverted residuals cost 1.35-1.45 times their table entries
+inside a whole child, the basic block 1.07 times (``benchmarks/instanas_table_check.py``). A
+reward that ranks children by uncorrected sums then buys inverted residuals it thinks are
+cheap. So ``measure`` also times whole children (the cheapest one, and for each option the one
+that adds it to every block) and scales each option's entries by its
+``(child - cheapest child) / (sum of its entries)``: one factor per option, fitted in context.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from optuna_devnas.instanas._meta_graph import MetaBlock, MetaGraph
+from optuna_devnas.instanas._meta_graph import MetaBlock, MetaGraph, policy_to_child
 from optuna_devnas.instanas._options import OPTION_NAMES
 from optuna_devnas.objectives import (
     LatencyTableMismatchError,
@@ -120,6 +129,7 @@ class OptionLatencyTable:
         clock: str = "auto",
         device: str | torch.device = "cpu",
         seed: int = 0,
+        calibrate: bool = True,
     ) -> OptionLatencyTable:
         """Time every option of ``meta_graph`` (and its fixed parts) at batch size 1.
 
@@ -142,6 +152,10 @@ class OptionLatencyTable:
                 Torch device to time on. Default ``"cpu"``.
             seed:
                 Seed of the random example inputs. Default 0.
+            calibrate:
+                Also time whole children and scale each option's entries to what it costs
+                inside a network (see the module docstring); the factors are kept in
+                ``settings["calibration"]``. Default True.
         """
         if not isinstance(rounds, int) or rounds < 1:
             raise ValueError(f"Got rounds={rounds!r}, but expected a positive integer.")
@@ -160,6 +174,9 @@ class OptionLatencyTable:
         last = model.specs[-1]
         entries.append((model.stem, example(*model.input_shape)))
         entries.append((_Classify(model), example(last.out_channels, *last.output_size)))
+        children = calibration_policies(model) if calibrate else []
+        image = example(*model.input_shape)
+        entries.extend((_Child(model, policy), image) for policy in children)
         samples: list[list[float]] = [[] for _ in entries]
         for round_index in range(rounds):
             # Alternate the order so that a slow drift of the machine's load evens out.
@@ -173,18 +190,28 @@ class OptionLatencyTable:
                 )
         medians = [statistics.median(s) for s in samples]
         n = len(OPTION_NAMES)
+        options = n * model.num_blocks
+        seconds = torch.tensor(medians[:options], dtype=torch.float64).view(-1, n)
+        fixed = medians[options] + medians[options + 1]
+        settings: dict[str, Any] = {
+            "threads": threads,
+            "rounds": rounds,
+            "min_run_time": min_run_time,
+            "clock": resolved,
+            "batch_size": 1,
+        }
+        if calibrate:
+            measured = torch.tensor(medians[options + 2 :], dtype=torch.float64)
+            seconds, fixed, scales = calibrate_entries(
+                seconds, torch.stack(children).to(torch.float64), measured
+            )
+            settings["calibration"] = dict(zip(OPTION_NAMES, scales, strict=True))
         return cls(
-            seconds=[medians[b * n : (b + 1) * n] for b in range(model.num_blocks)],
+            seconds=seconds.tolist(),
             layout=meta_graph_layout(model),
-            fixed_seconds=medians[-2] + medians[-1],
+            fixed_seconds=fixed,
             device=describe_device(torch_device, threads),
-            settings={
-                "threads": threads,
-                "rounds": rounds,
-                "min_run_time": min_run_time,
-                "clock": resolved,
-                "batch_size": 1,
-            },
+            settings=settings,
         )
 
     @property
@@ -272,6 +299,63 @@ class OptionLatencyTable:
             f"L_min={self.reference('min'):.3g} s, L_mbv2={self.reference('mbv2'):.3g} s, "
             f"L_all={self.reference('all'):.3g} s, fixed={self.fixed_seconds:.3g} s)"
         )
+
+
+CALIBRATION_RANGE = (0.25, 4.0)
+"""Bounds of an option's calibration factor: beyond them a timing went wrong, not the table."""
+
+
+def calibration_policies(meta_graph: MetaGraph) -> list[torch.Tensor]:
+    """The children timed whole for calibration: the cheapest, then each option everywhere."""
+    cheapest = meta_graph.reference_policy("min")
+    policies = [cheapest]
+    for option in range(len(OPTION_NAMES)):
+        policy = cheapest.clone()
+        policy[:, option] = True
+        policies.append(meta_graph.normalize(policy.unsqueeze(0))[0])
+    return policies
+
+
+def calibrate_entries(
+    seconds: torch.Tensor, policies: torch.Tensor, measured: torch.Tensor
+) -> tuple[torch.Tensor, float, list[float]]:
+    """Scale each option's entries to the whole children measured with them.
+
+    Args:
+        seconds:
+            ``blocks x options`` entries timed alone.
+        policies:
+            The :func:`calibration_policies`, ``(1 + options) x blocks x options`` (0/1).
+        measured:
+            Their measured whole-network seconds, ``1 + options``.
+
+    Returns:
+        The scaled entries, the fixed seconds (the cheapest child's measurement less its
+        scaled entries) and the factor of each option. The factor of option ``k`` is
+        ``(measured[k + 1] - measured[0]) / (entries policy k + 1 adds)``, kept within
+        :data:`CALIBRATION_RANGE`.
+    """
+    cheapest = policies[0]
+    scales = []
+    for option in range(seconds.shape[1]):
+        added = (policies[option + 1] - cheapest).clamp_min(0)
+        alone = float((added * seconds).sum())
+        gained = float(measured[option + 1] - measured[0])
+        factor = gained / alone if alone > 0 else 1.0
+        scales.append(min(max(factor, CALIBRATION_RANGE[0]), CALIBRATION_RANGE[1]))
+    scaled = seconds * torch.tensor(scales, dtype=seconds.dtype)
+    fixed = max(float(measured[0] - (cheapest * scaled).sum()), 0.0)
+    return scaled, fixed, scales
+
+
+class _Child(nn.Module):
+    def __init__(self, model: MetaGraph, policy: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.child = policy_to_child(policy)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_child(x, self.child)
 
 
 class _Classify(nn.Module):

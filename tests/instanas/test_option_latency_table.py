@@ -7,6 +7,13 @@ import pytest
 import torch
 
 from optuna_devnas.instanas import MetaGraph, OptionLatencyTable
+from optuna_devnas.instanas._latency_table import (
+    CALIBRATION_RANGE,
+    calibrate_entries,
+    calibration_policies,
+    meta_graph_layout,
+)
+from optuna_devnas.instanas._options import OPTION_NAMES
 from optuna_devnas.objectives import LatencyTableMismatchError
 
 
@@ -56,3 +63,34 @@ def test_bad_tables_are_refused(table: OptionLatencyTable) -> None:
         OptionLatencyTable(seconds=[[1.0] * 4] * 17, layout=table.layout)
     with pytest.raises(ValueError, match="rounds=0"):
         OptionLatencyTable.measure(MetaGraph(num_classes=10, input_shape=(3, 8, 8)), rounds=0)
+
+
+def test_calibration_recovers_each_options_cost_in_context() -> None:
+    # Entries timed alone; inside a network option k costs (1 + k / 4) times its entry.
+    meta_graph = MetaGraph(num_classes=10, input_shape=(3, 8, 8), width_mult=0.25)
+    generator = torch.Generator().manual_seed(0)
+    alone = 1e-4 * (1 + torch.rand(17, 5, generator=generator, dtype=torch.float64))
+    truth = torch.tensor([1.0, 1.25, 1.5, 1.75, 2.0], dtype=torch.float64)
+    policies = torch.stack(calibration_policies(meta_graph)).to(torch.float64)
+    fixed = 3e-4
+    measured = fixed + (policies * alone * truth).sum(dim=(1, 2))
+    seconds, fitted_fixed, scales = calibrate_entries(alone, policies, measured)
+    assert scales == pytest.approx(truth.tolist(), rel=1e-9)
+    assert fitted_fixed == pytest.approx(fixed, rel=1e-9)
+    # The calibrated table predicts any child, not only the ones it was fitted on.
+    table = OptionLatencyTable(
+        seconds=seconds.tolist(), layout=meta_graph_layout(meta_graph), fixed_seconds=fitted_fixed
+    )
+    policy = meta_graph.normalize(torch.rand(1, 17, 5, generator=generator) < 0.4)
+    expected = fixed + float((policy[0].to(torch.float64) * alone * truth).sum())
+    assert float(table.predict(policy)[0]) == pytest.approx(expected, rel=1e-5)
+    # A timing gone wrong (a child measured faster than the cheapest) is clamped, not negated.
+    broken = measured.clone()
+    broken[2] = measured[0] / 2
+    assert calibrate_entries(alone, policies, broken)[2][1] == CALIBRATION_RANGE[0]
+
+
+def test_measured_table_records_its_calibration(table: OptionLatencyTable) -> None:
+    scales = table.settings["calibration"]
+    assert list(scales) == list(OPTION_NAMES)
+    assert all(CALIBRATION_RANGE[0] <= s <= CALIBRATION_RANGE[1] for s in scales.values())
