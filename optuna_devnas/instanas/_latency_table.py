@@ -12,8 +12,8 @@ times every entry in several interleaved rounds and keeps each entry's median.
 
 An option timed alone, with its weights and input hot in the caches, runs faster than inside a
 network, and not by the same factor for every option: on a 2-core CPU (meta-graph width 1.0,
-32x32 inputs, stride-2 stem) the inverted residuals cost 1.35-1.45 times their table entries
-inside a whole child, the basic block 1.07 times (``benchmarks/instanas_table_check.py``). A
+32x32 inputs, stride-2 stem) the inverted residuals cost 1.19-1.34 times their table entries
+inside a whole child, the basic block 1.01 times (``benchmarks/instanas_table_check.py``). A
 reward that ranks children by uncorrected sums then buys inverted residuals it thinks are
 cheap. So ``measure`` also times whole children (the cheapest one, and for each option the one
 that adds it to every block) and scales each option's entries by its
