@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 import pytest
@@ -13,6 +15,37 @@ from optuna_devnas.samplers._planning import Planner, TrialView, cell_encoding
 from optuna_devnas.spaces import CellSpace
 
 OPS = ["none", "skip", "conv"]
+
+
+def _problem(
+    encoding: ParamEncoding,
+    train_X: torch.Tensor,
+    train_Y: torch.Tensor,
+    cand_X: torch.Tensor,
+    *,
+    train_cheap: torch.Tensor | None = None,
+    cand_cheap: torch.Tensor | None = None,
+    cheap: Sequence[int] = (),
+) -> _ranking.Problem:
+    """A ranking problem with every trial feasible, nothing pending and, by default, no cheap
+    objectives."""
+
+    def none(n: int) -> torch.Tensor:
+        return torch.zeros(n, 0, dtype=torch.float64)
+
+    return _ranking.Problem(
+        train_X=train_X,
+        train_Y=train_Y,
+        train_cheap=none(len(train_X)) if train_cheap is None else train_cheap,
+        feasible=torch.ones(len(train_X), dtype=torch.bool),
+        cand_X=cand_X,
+        cand_cheap=none(len(cand_X)) if cand_cheap is None else cand_cheap,
+        cheap=list(cheap),
+        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
+        pending_cheap=torch.zeros(0, len(cheap), dtype=torch.float64),
+        cat_dims=encoding.cat_dims,
+        num_dims=encoding.num_dims,
+    )
 
 
 def test_encoding_has_absent_tokens_and_operation_counts() -> None:
@@ -105,18 +138,11 @@ def test_rank_prefers_the_candidate_a_simple_model_predicts_best() -> None:
     every = _candidates.enumerate_all(sorted(dists), dists)
     score = [sum(OPS.index(p[n]) for n in dists) for p in every]  # "conv" everywhere is best
     train = [i for i in range(len(every)) if score[i] <= 3][:10]
-    problem = _ranking.Problem(
-        train_X=encoding.encode([every[i] for i in train]),
-        train_Y=torch.tensor([[float(score[i])] for i in train], dtype=torch.float64),
-        train_cheap=torch.zeros(len(train), 0, dtype=torch.float64),
-        feasible=torch.ones(len(train), dtype=torch.bool),
-        cand_X=encoding.encode(every),
-        cand_cheap=torch.zeros(len(every), 0, dtype=torch.float64),
-        cheap=[],
-        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
-        pending_cheap=torch.zeros(0, 0, dtype=torch.float64),
-        cat_dims=encoding.cat_dims,
-        num_dims=encoding.num_dims,
+    problem = _problem(
+        encoding,
+        encoding.encode([every[i] for i in train]),
+        torch.tensor([[float(score[i])] for i in train], dtype=torch.float64),
+        encoding.encode(every),
     )
     ranking = _ranking.rank(problem, q=1)
     assert score[ranking.order[0]] > max(score[i] for i in train)
@@ -153,18 +179,14 @@ def test_gp_reads_cheap_objectives_as_features() -> None:
     cost = torch.linspace(0.0, 10.0, 12, dtype=torch.float64).reshape(-1, 1)
     accuracy = torch.where(cost[:, 0] < 3.0, -90.0, -10.0 + cost[:, 0] * 0.1)
     cand_cost = torch.tensor([[1.5], [8.5]], dtype=torch.float64)
-    problem = _ranking.Problem(
-        train_X=encoding.encode(params),
-        train_Y=torch.stack([accuracy, -cost[:, 0]], dim=1),
+    problem = _problem(
+        encoding,
+        encoding.encode(params),
+        torch.stack([accuracy, -cost[:, 0]], dim=1),
+        encoding.encode(params[:2]),
         train_cheap=-cost,
-        feasible=torch.ones(12, dtype=torch.bool),
-        cand_X=encoding.encode(params[:2]),
         cand_cheap=-cand_cost,
         cheap=[1],
-        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
-        pending_cheap=torch.zeros(0, 1, dtype=torch.float64),
-        cat_dims=encoding.cat_dims,
-        num_dims=encoding.num_dims,
     )
     ranking = _ranking.rank(problem, q=1)
     low, high = ranking.mean[:, 0].tolist()
@@ -247,18 +269,11 @@ def test_floor_trials_are_modelled_apart() -> None:
     candidates = [("none", "conv", "conv"), ("conv", "conv", "conv")]
     params = [dict(zip(dists, cell, strict=True)) for cell in cells + candidates]
     X = encoding.encode(params)
-    problem = _ranking.Problem(
-        train_X=X[: len(cells)],
-        train_Y=torch.tensor([[accuracy(c)] for c in cells], dtype=torch.float64),
-        train_cheap=torch.zeros(len(cells), 0, dtype=torch.float64),
-        feasible=torch.ones(len(cells), dtype=torch.bool),
-        cand_X=X[len(cells) :],
-        cand_cheap=torch.zeros(2, 0, dtype=torch.float64),
-        cheap=[],
-        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
-        pending_cheap=torch.zeros(0, 0, dtype=torch.float64),
-        cat_dims=encoding.cat_dims,
-        num_dims=encoding.num_dims,
+    problem = _problem(
+        encoding,
+        X[: len(cells)],
+        torch.tensor([[accuracy(c)] for c in cells], dtype=torch.float64),
+        X[len(cells) :],
     )
     ranking = _ranking.rank(problem, q=1)
     broken, good = ranking.mean[:, 0].tolist()
@@ -298,18 +313,14 @@ def test_with_exact_costs_the_floor_is_read_from_cost() -> None:
     params = [dict(zip(dists, cell, strict=True)) for cell in cells + candidates]
     X = encoding.encode(params)
     costs = torch.tensor([[-cost(c)] for c in cells + candidates], dtype=torch.float64)
-    problem = _ranking.Problem(
-        train_X=X[: len(cells)],
-        train_Y=torch.tensor([[accuracy(c), -cost(c)] for c in cells], dtype=torch.float64),
+    problem = _problem(
+        encoding,
+        X[: len(cells)],
+        torch.tensor([[accuracy(c), -cost(c)] for c in cells], dtype=torch.float64),
+        X[len(cells) :],
         train_cheap=costs[: len(cells)],
-        feasible=torch.ones(len(cells), dtype=torch.bool),
-        cand_X=X[len(cells) :],
         cand_cheap=costs[len(cells) :],
         cheap=[1],
-        pending_X=torch.zeros(0, encoding.dim, dtype=torch.float64),
-        pending_cheap=torch.zeros(0, 1, dtype=torch.float64),
-        cat_dims=encoding.cat_dims,
-        num_dims=encoding.num_dims,
     )
     ranking = _ranking.rank(problem, q=1)
     broken, good = ranking.mean[:, 0].tolist()
