@@ -21,6 +21,7 @@ import torch
 
 from optuna_devnas.instanas import OptionLatencyTable
 from optuna_devnas.instanas._baseline import mobilenet_v2_baseline
+from optuna_devnas.instanas._latency_table import calibration_policies
 from optuna_devnas.instanas._meta_graph import MetaGraph, policy_to_child
 from optuna_devnas.instanas._options import OPTION_NAMES
 from optuna_devnas.objectives import measure_latency
@@ -51,10 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
     policies = {name: graph.reference_policy(name) for name in ("min", "mbv2", "all")}
-    for k, option in enumerate(OPTION_NAMES):
-        policy = graph.reference_policy("min").clone()
-        policy[:, k] = True
-        policies[f"{option} in every block"] = graph.normalize(policy.unsqueeze(0))[0]
+    # The children the calibration is fitted on: the cheapest, then each option everywhere.
+    for option, policy in zip(OPTION_NAMES, calibration_policies(graph)[1:], strict=True):
+        policies[f"{option} in every block"] = policy
     generator = torch.Generator().manual_seed(0)
     for i in range(args.random_children):
         random = torch.rand(1, graph.num_blocks, graph.num_options, generator=generator) < 0.3
