@@ -20,6 +20,7 @@ Everything here maximizes (the caller flips minimized objectives) and works on t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 import functools
 import math
 from typing import TYPE_CHECKING
@@ -115,6 +116,7 @@ def expected_hvi(
     return gain.clamp_min(0).prod(dim=-1).sum(dim=-1)
 
 
+@dataclass(frozen=True)
 class Floor:
     """A point mass of each outcome at a known worst value ("the network did not train").
 
@@ -126,9 +128,8 @@ class Floor:
             The floor value per objective, ``m`` (any value where the probability is 0).
     """
 
-    def __init__(self, probability: torch.Tensor, value: torch.Tensor) -> None:
-        self.probability = probability
-        self.value = value
+    probability: torch.Tensor
+    value: torch.Tensor
 
 
 def expected_improvement(
