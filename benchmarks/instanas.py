@@ -59,25 +59,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="digits32", help="digits32, cifar10 or cifar100")
     parser.add_argument("--data-root", help="folder of CIFAR (never downloaded)")
-    parser.add_argument("--widths", default="0.5,0.75,1.0", help="MobileNetV2 width multipliers")
+    parser.add_argument("--widths", default="0.5,1.0", help="MobileNetV2 width multipliers")
     parser.add_argument("--width-mult", type=float, default=0.5, help="InstaNAS meta-graph width")
     parser.add_argument("--stem-stride", type=int, default=2, help="stem stride of all networks")
-    parser.add_argument("--epochs", default="2,4,2", help="InstaNAS pre-train,search,fine-tune")
+    parser.add_argument("--epochs", default="2,3,5", help="InstaNAS pre-train,search,fine-tune")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--controller-lr", type=float, default=0.01)
     parser.add_argument("--pos-w", type=float, default=30.0)
     parser.add_argument("--neg-w", type=float, default=0.0)
     parser.add_argument("--upper-start", type=float, default=0.7)
     parser.add_argument(
-        "--upper-ends", default="0.5,1.0", help="one InstaNAS run per final bound (x L_mbv2)"
+        "--upper-ends", default="0.85,1.0", help="one InstaNAS run per final bound (x L_mbv2)"
     )
     parser.add_argument("--latency-images", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved latency rounds")
     parser.add_argument("--table-rounds", type=int, default=3, help="rounds of the option table")
     parser.add_argument(
         "--clock", default="auto", choices=CLOCKS, help="auto: thread CPU time (1 thread)"
     )
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, one run each")
     parser.add_argument("--device", default="cpu", help="training device (latency: CPU)")
     parser.add_argument("--output", help="markdown file to write the results into")
     return parser.parse_args(argv)
