@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--widths", default="0.5,1.0", help="MobileNetV2 width multipliers")
     parser.add_argument("--width-mult", type=float, default=0.5, help="InstaNAS meta-graph width")
     parser.add_argument("--stem-stride", type=int, default=2, help="stem stride of all networks")
-    parser.add_argument("--epochs", default="2,3,5", help="InstaNAS pre-train,search,fine-tune")
+    parser.add_argument("--epochs", default="2,3,10", help="InstaNAS pre-train,search,fine-tune")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--controller-lr", type=float, default=0.01)
     parser.add_argument("--pos-w", type=float, default=30.0)

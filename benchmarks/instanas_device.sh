@@ -18,6 +18,6 @@ timeout 120 python3 benchmarks/instanas.py --device "$device" --clock wall --wid
 rc=$?; echo "smoke rc $rc"; tail -n 4 "$out/smoke.log"; [ $rc -eq 0 ] || exit $rc
 [ -z "${SMOKE_ONLY:-}" ] || exit 0
 timeout "${MAIN_TIMEOUT:-400}" python3 benchmarks/instanas.py --device "$device" --clock wall \
-  --width-mult 1.0 --widths 0.5,0.75,1.0 --epochs 2,3,5 --upper-ends 0.7,0.85,1.0 \
-  --seeds 0,1,2 --rounds 7 --table-rounds 5 --output "$out/instanas.md" > "$out/main.log" 2>&1
+  --width-mult 0.5 --widths 0.5,1.0 --epochs 2,3,10 --upper-ends 0.85,1.0 \
+  --seeds 0,1,2,3,4,5 --rounds 7 --table-rounds 5 --output "$out/instanas.md" > "$out/main.log" 2>&1
 rc=$?; echo "main rc $rc"; grep -v "^   {" "$out/main.log" | tail -n 60
