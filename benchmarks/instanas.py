@@ -139,12 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
 
     config = configs(seeds[0])[0]
-    data = load(args, seeds[0])
+    first = load(args, seeds[0])
     # The table is timed once, on the CPU that the networks are timed on at the end, whatever
     # device trains them; every run of every seed shares it, as one device's table would be.
     t0 = time.perf_counter()
     table = OptionLatencyTable.measure(
-        InstaNAS(config=config).build(data)[0],
+        InstaNAS(config=config).build(first)[0],
         rounds=args.table_rounds,
         clock=args.clock,
         device="cpu",
@@ -155,20 +155,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: dict[Key, float] = {}
     networks: dict[Key, nn.Module] = {}
     train_seconds: dict[str, list[float]] = {}
+
+    def trained(key: Key, started: float, error: float, network: nn.Module) -> None:
+        train_seconds.setdefault(key[0], []).append(time.perf_counter() - started)
+        errors[key], networks[key] = error, network.cpu()
+        print(f"{key} trained in {train_seconds[key[0]][-1]:.0f} s: error {error:.4f}", flush=True)
+
     for seed in seeds:
-        data = load(args, seed)
+        data = first if seed == seeds[0] else load(args, seed)
         for variant in configs(seed):
             key = (f"InstaNAS (U_T = {variant.upper_end} L_mbv2)", seed)
             t0 = time.perf_counter()
-            result = InstaNAS(config=variant, latency_table=table).fit(data)
-            train_seconds.setdefault(key[0], []).append(time.perf_counter() - t0)
-            results[key], errors[key] = result, result.val_error
-            networks[key] = result.network.cpu()
-            print(
-                f"{key} trained in {train_seconds[key[0]][-1]:.0f} s: error "
-                f"{result.val_error:.4f}",
-                flush=True,
-            )
+            results[key] = result = InstaNAS(config=variant, latency_table=table).fit(data)
+            trained(key, t0, result.val_error, result.network)
             for record in result.history:
                 print(
                     "  ",
@@ -188,17 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=seed,
                 device=args.device,
             )
-            train_seconds.setdefault(key[0], []).append(time.perf_counter() - t0)
-            errors[key], networks[key] = baseline.val_error, baseline.model.cpu()
-            print(
-                f"{key} trained in {train_seconds[key[0]][-1]:.0f} s: error "
-                f"{baseline.val_error:.4f}",
-                flush=True,
-            )
+            trained(key, t0, baseline.val_error, baseline.model)
 
     # Every network of every seed is timed on the same images (the first seed's validation
     # images), in interleaved rounds, after all training, so that nothing else runs meanwhile.
-    images = load(args, seeds[0]).val_x[: args.latency_images]
+    images = first.val_x[: args.latency_images]
     latency, spread = measure_all(networks, images, args.rounds, args.clock)
     lines = report(args, config, table, results, errors, latency, spread, images, train_seconds)
     elapsed = time.perf_counter() - started
