@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", help="shortcut for one --problem, with --device")
     parser.add_argument("--device", help="shortcut for one --problem, with --dataset")
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run seeds FIRST..N-1 only (split one --seeds N between processes)",
+    )
     parser.add_argument("--budgets", type=_ints, default=(25, 50, 100, 200))
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
     parser.add_argument("--botorch-trials", type=int, default=50)
@@ -79,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report-only", action="store_true", help="tables from --results only, run nothing"
     )
     args = parser.parse_args(argv)
+    if not 0 <= args.first_seed < args.seeds:
+        parser.error(f"--first-seed must be in [0, --seeds); got {args.first_seed}")
     if (args.dataset is None) != (args.device is None):
         parser.error("--dataset and --device go together")
     problems = list(args.problem or [])
@@ -104,7 +112,7 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
     for dataset, device in args.problems:
         for sampler in args.samplers:
             seeds = args.seeds if sampler != "botorch" else min(args.seeds, args.botorch_seeds)
-            for seed in range(seeds):
+            for seed in range(args.first_seed, seeds):
                 n_trials = budgets[-1]
                 if sampler == "botorch":
                     n_trials = min(n_trials, args.botorch_trials)

@@ -128,3 +128,17 @@ def test_harness_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert nb201.main([*argv, "--resume"]) == 0
     assert "0 to run" in capsys.readouterr().out
     assert len(results.read_text().splitlines()) == len(records)
+
+
+def test_first_seed_splits_the_seeds() -> None:
+    args = nb201.parse_args(
+        ["--problem=cifar10:raspi4", "--seeds=3", "--first-seed=1", "--samplers=random,tpe"]
+    )
+    assert sorted((s.sampler, s.seed) for s in nb201.plan(args)) == [
+        ("random", 1),
+        ("random", 2),
+        ("tpe", 1),
+        ("tpe", 2),
+    ]
+    with pytest.raises(SystemExit):
+        nb201.parse_args(["--seeds=3", "--first-seed=3"])
