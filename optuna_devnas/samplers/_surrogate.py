@@ -7,9 +7,11 @@ so the acquisition functions of ``_acquisition`` take it as it is.
 
 The kernel adds a categorical (Hamming-distance) kernel over the category columns and a Matern
 5/2 kernel over the numerical and operation-count columns, each with its own output scale and
-one length scale per column (ARD). Outputs are standardized. Length scales get a log-normal
-prior and the fit is capped in iterations: without them L-BFGS wanders for hundreds of steps
-pushing irrelevant length scales to infinity, which costs seconds and changes no prediction.
+one length scale per column (ARD), plus one Matern kernel per exactly known cost column.
+Outputs are standardized; with cost columns the prior mean is linear in them
+(:func:`cost_trend`). Length scales get a log-normal prior and the fit is capped in
+iterations: without them L-BFGS wanders for hundreds of steps pushing irrelevant length scales
+to infinity, which costs seconds and changes no prediction.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 if TYPE_CHECKING:
     from botorch.models import SingleTaskGP
     from gpytorch.kernels import Kernel
+    from gpytorch.means import Mean
 
 COLD_MAX_ITER = 100
 """L-BFGS iterations of a fit from the default hyperparameters."""
@@ -119,6 +122,7 @@ def fit_gp(
         X.to(torch.float64),
         y.to(torch.float64).reshape(-1, 1),
         covar_module=build_kernel(cat_dims, num_dims, cost_dims),
+        mean_module=cost_trend(cost_dims) if cost_dims else None,
     )
     max_iter = COLD_MAX_ITER
     if warm_start is not None:
@@ -133,6 +137,41 @@ def fit_gp(
         fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": max_iter}})
     model.eval()
     return model
+
+
+def cost_trend(cost_dims: Sequence[int]) -> Mean:
+    """A prior mean linear in the cost columns ``cost_dims``, fitted with the kernel.
+
+    With a constant mean, a GP reverts to the average network wherever it has no data. Below
+    the cheapest network that trained, that is every cheaper candidate: on NAS-Bench-201
+    (CIFAR-10 vs Raspberry Pi 4) it predicted the error of a 0.3 ms cell as that of a 20 ms
+    one, plus or minus the whole spread, and the hypervolume such a cell would add if it
+    trained made the acquisition try a fifth to a third of all trials on cells that do not
+    train. A mean linear in cost extrapolates the trend instead (cheaper networks are worse),
+    and learns a zero slope where there is none. The same holds for the floor classifier:
+    cheaper networks fail more often. 20 seeds, median hypervolume gap at 25/50/100 trials:
+    1.27/0.65/0.21% with a constant mean, 1.08/0.53/0.16% with the trend (one run each, the
+    same machine).
+    """
+    from gpytorch.means import Mean
+
+    class CostTrend(Mean):  # type: ignore[misc]
+        # gpytorch's LinearMean reads every input column and draws its initial weights from
+        # the global random stream (a fit would then depend on, and change, the user's seed).
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("dims", torch.tensor(list(cost_dims), dtype=torch.long))
+            self.register_parameter(
+                "weights", torch.nn.Parameter(torch.zeros(len(cost_dims), 1, dtype=torch.float64))
+            )
+            self.register_parameter(
+                "bias", torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x.index_select(-1, self.dims) @ self.weights).squeeze(-1) + self.bias
+
+    return CostTrend()
 
 
 def hyperparameters(model: SingleTaskGP) -> dict[str, torch.Tensor]:

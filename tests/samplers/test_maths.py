@@ -11,7 +11,7 @@ import torch
 
 from optuna_devnas.samplers import _acquisition, _candidates, _ranking, _stages, _surrogate
 from optuna_devnas.samplers._encoding import ParamEncoding
-from optuna_devnas.samplers._planning import Planner, TrialView, cell_encoding
+from optuna_devnas.samplers._planning import Planner, TrialView, by_contribution, cell_encoding
 from optuna_devnas.spaces import CellSpace
 
 OPS = ["none", "skip", "conv"]
@@ -168,6 +168,17 @@ def test_cost_scale_spreads_the_cheap_end() -> None:
     assert torch.all(z[1:] > z[:-1])
     # 2.5 ms sits far from 0.01 ms (a linear axis would put them 3% of the span apart).
     assert float(z[2] - z[0]) > 0.3
+
+
+def test_gp_extrapolates_the_cost_trend_below_the_cheapest_trial() -> None:
+    # Value rises with cost over [0.5, 1]; a candidate at cost 0 lies beyond the data. A
+    # constant prior mean would pull its prediction back to the average (about 2.25).
+    X = torch.linspace(0.5, 1.0, 8, dtype=torch.float64).reshape(-1, 1)
+    y = 3.0 * X[:, 0] + 0.01 * torch.sin(17.0 * X[:, 0])
+    gp = _surrogate.fit_gp(X, y, [], [], cost_dims=[0])
+    mean, _ = _surrogate.predict(gp, torch.tensor([[0.0], [0.75]], dtype=torch.float64))
+    assert mean[0] < float(y.min()) - 0.5
+    assert mean[1] == pytest.approx(2.25, abs=0.1)
 
 
 def test_gp_reads_cheap_objectives_as_features() -> None:
@@ -327,3 +338,16 @@ def test_with_exact_costs_the_floor_is_read_from_cost() -> None:
     assert broken < -85.0 and float(ranking.std[0, 0]) < 1.0  # Sure it is broken.
     assert good > -12.0
     assert ranking.order[0] == 1  # Without the floor, the broken cell's doubt won.
+
+
+def test_pareto_members_by_exclusive_hypervolume_contribution() -> None:
+    # Already in [0, 1] (maximized), reference point (-0.1, -0.1). Exclusive boxes by hand:
+    # a = (1, 0): 0.1 x 0.1 = 0.01; b = (0.9, 0.2): 0.9 x 0.2 = 0.18; c = (0, 1): 0.1 x 0.8.
+    a, b, c = (
+        TrialView(i, TrialState.COMPLETE, {"x": i}, values, True, 0)
+        for i, values in enumerate([(1.0, 0.0), (0.9, 0.2), (0.0, 1.0)])
+    )
+    assert [v.number for v in by_contribution([a, b, c], [a, b, c])] == [1, 2, 0]
+    # One objective: the order given is kept.
+    single = [TrialView(i, TrialState.COMPLETE, {"x": i}, (float(i),), True, 0) for i in range(3)]
+    assert by_contribution(single, single) == single
