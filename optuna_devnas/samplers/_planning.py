@@ -58,8 +58,8 @@ seeds at 100: 0.25% and 0.22%); alternating the two: 0.63/0.17 on seeds 0-9.
 
 Only with cheap objectives: when every objective is modelled, the same rule was worse at 100
 trials on 8 of the 9 seeds tried (median gap at 50/100 trials 1.00/0.50% against 0.89/0.41%
-with every member, seeds 0-8). There, changes of every member also teach the surrogate the cost of the
-front's cells, which cheap objectives give exactly.
+with every member, seeds 0-8). There, changes of every member also teach the surrogate the
+cost of the front's cells, which cheap objectives give exactly.
 """
 
 
