@@ -328,19 +328,18 @@ class Planner:
         warm_key = tuple(sorted(distributions))
         if len(usable) % LOCAL_EVERY == LOCAL_EVERY - 1:
             # A local step: only one-parameter changes of the Pareto set compete.
-            keys: set[str] = set()
-            local: list[int] = []
             parents = self._parents(usable)
             width = len(parents)
             if self.cheap:
                 parents, width = by_contribution(parents, usable), LOCAL_PARENTS
+            free_keys = {pool.keys[i] for i in free}
+            keys: set[str] = set()
             for rank, parent in enumerate(parents):
-                if rank >= width and local:
+                if rank >= width and not keys.isdisjoint(free_keys):
                     break
                 near = _candidates.neighbourhood([parent.params], distributions, rng)
                 keys.update(params_key(params) for params in near)
-                local = [i for i in free if pool.keys[i] in keys]
-            free = local or free
+            free = [i for i in free if pool.keys[i] in keys] or free
         return self._rank(pool, free, finished, running, encoding, q=1, stage=2, warm=warm_key)
 
     def _pool(
