@@ -73,9 +73,7 @@ def by_contribution(parents: Sequence[TrialView], usable: Sequence[TrialView]) -
         return list(parents)
     from botorch.utils.multi_objective.hypervolume import Hypervolume
 
-    every = torch.tensor([v.values for v in usable], dtype=torch.float64)
-    low, high = every.min(dim=0).values, every.max(dim=0).values
-    span = torch.where(high > low, high - low, torch.ones_like(high))
+    low, span = _ranking.min_max(torch.tensor([v.values for v in usable], dtype=torch.float64))
     front = (torch.tensor([v.values for v in parents], dtype=torch.float64) - low) / span
     hypervolume = Hypervolume(torch.full((front.shape[1],), -0.1, dtype=torch.float64))
     total = hypervolume.compute(front)

@@ -133,7 +133,7 @@ def _rank(
     d = p.train_X.shape[1]
     # Inputs are [encoding | cheap values scaled to [0, 1] | cheap values as features]; the
     # deterministic models read the middle columns, the GPs' kernels the others.
-    low, span = _cheap_scale(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
+    low, span = min_max(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
     # The GPs also read each cheap objective as a feature, on a log scale of the distance to
     # its best value (``_CostScale``), through an additive kernel of its own: a network's cost
     # says much about what it computes, and it is known exactly for every candidate.
@@ -347,7 +347,8 @@ def _kinds(m: int, cheap: list[int], expensive: list[int]) -> list[tuple[str, in
     ]
 
 
-def _cheap_scale(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def min_max(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per column of ``values`` (``n x k``): the minimum and the span (1 where it is 0)."""
     if values.shape[1] == 0 or len(values) == 0:
         zeros = torch.zeros(values.shape[1], dtype=torch.float64)
         return zeros, torch.ones_like(zeros)
