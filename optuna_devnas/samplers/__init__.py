@@ -1,6 +1,7 @@
 """Samplers: ``DPPSampler``, DPP-Net's progressive device-aware Pareto search for Optuna."""
 
 from optuna_devnas.samplers._sampler import (
+    AHEAD_KEY,
     ARCHITECTURE_KEY,
     CLAIM_KEY,
     PARAMS_KEY,
@@ -10,6 +11,7 @@ from optuna_devnas.samplers._sampler import (
 )
 
 __all__ = [
+    "AHEAD_KEY",
     "ARCHITECTURE_KEY",
     "CLAIM_KEY",
     "DPPSampler",

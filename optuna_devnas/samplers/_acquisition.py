@@ -1,6 +1,6 @@
 """Choosing candidates: expected hypervolume improvement, or DPP-Net's Pareto rule.
 
-Everything here maximizes (the caller flips minimized objectives) and works on tensors:
+Everything here maximizes (``_pareto``'s convention) and works on tensors:
 
 - :func:`rank_by_ehvi` ranks a discrete candidate set with BoTorch's
   ``qLogNoisyExpectedHypervolumeImprovement`` and ``optimize_acqf_discrete``: the first ``q``
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from optuna_devnas.samplers._pareto import pareto_mask
 
 if TYPE_CHECKING:
     from botorch.acquisition import AcquisitionFunction
@@ -287,12 +289,10 @@ def pareto_fronts(mean: torch.Tensor) -> list[list[int]]:
     The first list holds the candidates no other candidate dominates (DPP-Net keeps these),
     the next those only the first front dominates, and so on.
     """
-    from botorch.utils.multi_objective.pareto import is_non_dominated
-
     remaining = np.arange(len(mean))
     fronts: list[list[int]] = []
     while len(remaining):
-        mask = is_non_dominated(mean[remaining], deduplicate=False).numpy()
+        mask = pareto_mask(mean[remaining]).numpy()
         fronts.append([int(i) for i in remaining[mask]])
         remaining = remaining[~mask]
     return fronts

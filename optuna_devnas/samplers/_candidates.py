@@ -2,8 +2,9 @@
 
 Use :func:`neighbourhood` for the one-parameter changes of a set of parents (the Pareto set),
 :func:`random_candidates` for uniform draws, :func:`enumerate_all` when the whole space is small
-enough to score every point, and :func:`spread_by_cost` to pick an initial design that covers
-the range of the cheap objectives. Everything takes and returns plain ``dict[str, Any]``
+enough to score every point, :func:`spread_by_cost` to pick an initial design that covers
+the range of the cheap objectives, and :class:`Branches` to keep only candidates a conditional
+(define-by-run) objective would realise as proposed. Everything takes and returns plain ``dict[str, Any]``
 parameters over known distributions; randomness comes from a ``numpy`` generator the caller
 seeds.
 """
@@ -147,3 +148,48 @@ def spread_by_cost(costs: np.ndarray, taken: np.ndarray, rng: np.random.Generato
         distance = np.min(np.linalg.norm(scaled[:, None, :] - others[None, :, :], axis=-1), axis=1)
         distance = distance + 1e-9 * rng.random(len(costs))
     return int(np.argmax(distance))
+
+
+class Branches:
+    """Which parameter sets a define-by-run objective asked for, by categorical value.
+
+    In a conditional space a categorical value decides which parameters follow (``kind="a"``
+    asks for ``x``, ``kind="b"`` for ``c`` and ``d``). A one-parameter change of ``kind``, or a
+    random draw over another branch's names, is a candidate the objective would not realise
+    as proposed: it asks for other parameters, the independent sampler fills them in, and the
+    trial may repeat a completed configuration. :meth:`allows` keeps a candidate only if, for
+    each of its categorical values that finished trials have taken, one of those trials had
+    exactly the candidate's parameter names.
+
+    Args:
+        finished:
+            The parameters of the finished trials.
+        distributions:
+            The distributions of every parameter.
+    """
+
+    def __init__(
+        self,
+        finished: Sequence[Mapping[str, Any]],
+        distributions: Mapping[str, BaseDistribution],
+    ) -> None:
+        categorical = {
+            name
+            for name, dist in distributions.items()
+            if isinstance(dist, CategoricalDistribution)
+        }
+        self.names_by_value: dict[tuple[str, type, Any], set[tuple[str, ...]]] = {}
+        for params in finished:
+            names = tuple(sorted(params))
+            for name in categorical & set(params):
+                value = params[name]
+                self.names_by_value.setdefault((name, type(value), value), set()).add(names)
+
+    def allows(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` is a parameter set seen with each of its categorical values."""
+        names = tuple(sorted(params))
+        for name, value in params.items():
+            seen = self.names_by_value.get((name, type(value), value))
+            if seen is not None and names not in seen:
+                return False
+        return True

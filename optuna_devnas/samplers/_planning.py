@@ -11,7 +11,7 @@ last GP hyperparameters (a warm start only): losing the caches changes no decisi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 from typing import Any
 
@@ -22,7 +22,8 @@ import torch
 
 from optuna_devnas.samplers import _candidates, _ranking, _stages
 from optuna_devnas.samplers._encoding import ParamEncoding, params_key
-from optuna_devnas.spaces import CellSpace, choices_at
+from optuna_devnas.samplers._pareto import Maximized, pareto_mask
+from optuna_devnas.spaces import IDENTITY, CellSpace, choices_at
 
 CheapFunction = Callable[[dict[str, Any]], float]
 
@@ -99,19 +100,23 @@ class TrialView:
         params:
             Its modelled parameters: the ones it has when finished, its claim while running.
         values:
-            Objective values signed so that larger is better (completed trials only).
+            Objective values, maximized (``_pareto.Maximized``; completed trials only).
         feasible:
             Whether its constraints (if any) are satisfied.
         stage:
             The stage that proposed it, 0 if none did.
+        ahead:
+            Whether it was proposed ahead of its stage, for a worker that would have waited
+            (see :meth:`Planner.plan_cells`).
     """
 
     number: int
     state: TrialState
     params: dict[str, Any]
-    values: tuple[float, ...] | None
+    values: Maximized | None
     feasible: bool
     stage: int
+    ahead: bool = False
 
     @property
     def key(self) -> str:
@@ -139,11 +144,17 @@ class Choice:
         prediction:
             ``{objective index: (mean, std)}`` in the objectives' own sign, or ``None`` when no
             surrogate proposed it.
+        ahead:
+            A guess at the next stage's batch, made before the current stage finished.
+        filler:
+            A random cell, for a worker that found nothing better to do.
     """
 
     params: dict[str, Any]
     stage: int
     prediction: dict[int, tuple[float, float]] | None
+    ahead: bool = False
+    filler: bool = False
 
     @property
     def key(self) -> str:
@@ -169,8 +180,23 @@ def cell_distributions(space: CellSpace) -> dict[str, BaseDistribution]:
     return dists
 
 
-IDENTITY = "identity"
-"""The normalization choice that computes nothing: a cell with it equals the cell without."""
+def canonical_cell(space: CellSpace) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Map a cell's parameters to those of its canonical architecture.
+
+    Architectures that build the same network (``conv1x1-identity`` and ``conv1x1``, see
+    :meth:`~optuna_devnas.spaces.Architecture.canonical`) then have the same key, so a network
+    that was trained, or is being trained, is never proposed again under another name.
+    Parameters that are no complete cell (a running trial's first suggestions) are kept.
+    """
+
+    def canonical(params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            arch = space.from_params(params)
+        except ValueError:
+            return params
+        return space.to_params(arch.canonical())
+
+    return canonical
 
 
 def cell_encoding(space: CellSpace) -> ParamEncoding:
@@ -235,10 +261,19 @@ class Planner:
     def plan_cells(
         self, space: CellSpace, views: Sequence[TrialView], rng: np.random.Generator
     ) -> list[Choice]:
-        """Candidates in DPP-Net's stage order; the last ones are random fillers."""
+        """Candidates in DPP-Net's stage order, then what a worker does while a stage runs.
+
+        ``views`` must hold canonical cell parameters (:func:`canonical_cell`). The current
+        stage is the latest one that was not proposed ahead. Its members that no trial holds
+        come first. When every member is held and some still run, a worker that would wait
+        gets, in order: the stage's next-ranked candidates, then the next stage's best guess
+        (ranked from the results so far, recorded as ``ahead``), then random cells
+        (``filler``; the sampler takes these only after waiting for a result).
+        """
         held = {view.key for view in views}
-        running_stages = {v.stage for v in views if v.state == TrialState.RUNNING}
-        stage = max([v.stage for v in views] + [1])
+        settled = [v for v in views if not v.ahead]
+        running_stages = {v.stage for v in settled if v.state == TrialState.RUNNING}
+        stage = max([v.stage for v in settled] + [1])
         encoding = cell_encoding(space)
         while True:
             ranked = self._stage_batch(space, stage, views, encoding)
@@ -247,12 +282,17 @@ class Planner:
             if members:
                 return members + [c for c in ranked[size:] if c.key not in held]
             if stage in running_stages:
-                # The stage is complete in proposals but not in results: keep workers busy with
-                # the stage's next-ranked candidates, then with random cells of its length.
                 extras = [c for c in ranked[size:] if c.key not in held]
-                return extras + self._cell_fillers(space, stage, held, rng)
+                guesses = [
+                    replace(c, ahead=True)
+                    for c in self._stage_batch(space, stage + 1, views, encoding)
+                    if c.key not in held
+                ]
+                fillers = self._cell_fillers(space, stage, held, rng, filler=True)
+                return extras + guesses + fillers
             if not ranked and stage > space.max_layers:
-                return self._cell_fillers(space, stage, held, rng)
+                # Every neighbour of the Pareto set is held: random cells, at once.
+                return self._cell_fillers(space, stage, held, rng, filler=False)
             stage += 1
 
     def _stage_batch(
@@ -290,7 +330,13 @@ class Planner:
         return list(ranked)
 
     def _cell_fillers(
-        self, space: CellSpace, stage: int, held: set[str], rng: np.random.Generator
+        self,
+        space: CellSpace,
+        stage: int,
+        held: set[str],
+        rng: np.random.Generator,
+        *,
+        filler: bool,
     ) -> list[Choice]:
         length = min(stage, space.max_layers)
         out: list[Choice] = []
@@ -299,10 +345,13 @@ class Planner:
             layers = [
                 choices_at(i)[int(rng.integers(len(choices_at(i))))] for i in range(n_layers)
             ]
-            params = space.to_params(space.architecture(layers))
+            arch = space.architecture(layers).canonical()
+            params = space.to_params(arch)
             if params_key(params) not in held:
                 held.add(params_key(params))
-                out.append(Choice(params, stage if n_layers == stage else 0, None))
+                out.append(
+                    Choice(params, stage if arch.n_layers == stage else 0, None, filler=filler)
+                )
         return out
 
     # -- any search space --------------------------------------------------------------------
@@ -320,6 +369,10 @@ class Planner:
         usable = [v for v in finished if v.usable]
         pool = self._pool(distributions, encoding, patterns, usable, rng)
         free = [i for i, key in enumerate(pool.keys) if key not in held and pool.valid[i]]
+        if len(patterns) > 1:
+            # A conditional space: only candidates the objective would realise as proposed.
+            branches = _candidates.Branches([v.params for v in finished], distributions)
+            free = [i for i in free if branches.allows(pool.params[i])]
         if len(usable) < self.n_startup_trials:
             return self._initial(pool, free, views, rng)
         running = [v for v in views if v.state == TrialState.RUNNING and v.params]
@@ -384,7 +437,7 @@ class Planner:
         values = np.array([v.values for v in feasible], dtype=float)
         if values.shape[1] == 1:
             return [feasible[i] for i in np.argsort(-values[:, 0], kind="stable")[:5]]
-        mask = _stages.pareto_mask(-values)
+        mask = pareto_mask(values).numpy()
         # A trial at the worst value seen of an expensive objective (an untrainable network at
         # chance level) is on the front only because it is the cheapest; its one-parameter
         # changes are more of the same, and a front of them grows one useless step at a time

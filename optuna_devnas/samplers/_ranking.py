@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from optuna_devnas.samplers import _acquisition, _surrogate
+from optuna_devnas.samplers._pareto import pareto_mask
 
 
 @dataclass
@@ -255,7 +256,7 @@ def _rank(
         return result
 
     ref_point = _reference_point(observed, full_mean)
-    front = feasible[_non_dominated(feasible)] if len(feasible) else feasible
+    front = feasible[pareto_mask(feasible, deduplicate=True)] if len(feasible) else feasible
     screen = _acquisition.expected_hvi(full_mean, full_std, front, ref_point, floor)
     if selection == "pareto":
         # Within a front DPP-Net leaves the choice open: take the largest expected gain first.
@@ -392,12 +393,6 @@ def _reference_point(observed: torch.Tensor, predicted: torch.Tensor) -> torch.T
     high = values.max(dim=0).values
     span = torch.where(high > low, high - low, torch.ones_like(high))
     return low - 0.1 * span
-
-
-def _non_dominated(values: torch.Tensor) -> torch.Tensor:
-    from botorch.utils.multi_objective.pareto import is_non_dominated
-
-    return is_non_dominated(values)
 
 
 def _by(score: torch.Tensor) -> list[int]:

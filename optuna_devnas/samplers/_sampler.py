@@ -24,10 +24,12 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_devnas.samplers._encoding import ParamEncoding, params_key
+from optuna_devnas.samplers._pareto import signs_of
 from optuna_devnas.samplers._planning import (
     Choice,
     Planner,
     TrialView,
+    canonical_cell,
     cell_distributions,
 )
 from optuna_devnas.spaces import SPACE_ATTR, CellSpace
@@ -47,8 +49,15 @@ PREDICTION_KEY = "DPPSampler:prediction"
 CLAIM_KEY = "DPPSampler:claim"
 """Trial system attribute: ``{"key": params key, "time": seconds}``, how workers share work."""
 
+AHEAD_KEY = "DPPSampler:ahead"
+"""Trial system attribute: ``True`` on a trial proposed ahead of its stage (a best guess)."""
+
 _POLL_SECONDS = 0.5
 _MAX_WAIT_SECONDS = 60.0
+_FILLER_WAIT_SECONDS = 20.0
+"""How long a worker with nothing better to train waits for a result before a random cell."""
+
+Params = dict[str, Any]
 
 SELECTIONS = ("ehvi", "pareto")
 
@@ -231,7 +240,7 @@ class DPPSampler(BaseSampler):
                     f"Got cheap_objectives index {index}, but the study has {len(directions)} "
                     f"objective(s), indices 0..{len(directions) - 1}."
                 )
-        signs = tuple(1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in directions)
+        signs = signs_of([d == StudyDirection.MAXIMIZE for d in directions])
         planner = self._planners.get((study._study_id, signs))
         if planner is None:
             planner = Planner(
@@ -243,7 +252,7 @@ class DPPSampler(BaseSampler):
                 max_candidates=self._max_candidates,
             )
             self._planners[(study._study_id, signs)] = planner
-        deadline = time.monotonic() + _MAX_WAIT_SECONDS
+        started = time.monotonic()
         while True:
             trials = [
                 t
@@ -252,8 +261,10 @@ class DPPSampler(BaseSampler):
             ]
             rng = np.random.default_rng(None if self._seed is None else (self._seed, trial.number))
             space = self._space or _find_space(trials)
+            canonical: Callable[[Params], Params] = dict
             if space is not None:
                 distributions = cell_distributions(space)
+                canonical = canonical_cell(space)
             else:
                 distributions = _infer_distributions(trials)
             if not distributions:
@@ -262,14 +273,19 @@ class DPPSampler(BaseSampler):
                 # An enqueued or retried trial: its parameters are fixed, so it holds them.
                 self._hold_fixed(study, trial, distributions, space)
                 return None
-            views = [_view(t, distributions, signs) for t in trials]
+            views = [_view(t, distributions, signs, canonical) for t in trials]
             if space is not None:
                 choices = planner.plan_cells(space, views, rng)
             else:
                 choices = planner.plan_generic(distributions, views, rng)
             if not choices:
                 return None  # Every candidate has been tried: the independent sampler explores.
-            choice = self._claim(study, trial, choices, distributions)
+            waited = time.monotonic() - started
+            if waited < _FILLER_WAIT_SECONDS:
+                # A random cell is the last resort of a worker that would otherwise wait for
+                # the stage's first results: wait a little for them first.
+                choices = [c for c in choices if not c.filler]
+            choice = self._claim(study, trial, choices, distributions, canonical)
             if choice is not None:
                 break
             # Every candidate was lost to a rival that claimed it at the same moment (two
@@ -278,7 +294,7 @@ class DPPSampler(BaseSampler):
             # length so that rivals stop colliding. Handing the trial to the independent
             # sampler instead could repeat an architecture, so that happens only after
             # ``_MAX_WAIT_SECONDS``.
-            if time.monotonic() >= deadline:
+            if waited >= _MAX_WAIT_SECONDS:
                 self._warn_once(
                     "wait",
                     f"DPPSampler found no free candidate within {_MAX_WAIT_SECONDS:.0f} s; "
@@ -293,6 +309,8 @@ class DPPSampler(BaseSampler):
             optuna.storages.fail_stale_trials(study)
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, STAGE_KEY, choice.stage)
+        if choice.ahead:
+            storage.set_trial_system_attr(trial._trial_id, AHEAD_KEY, True)
         storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, choice.params)
         architecture = space.from_params(choice.params).to_dict() if space else choice.params
         storage.set_trial_system_attr(trial._trial_id, ARCHITECTURE_KEY, architecture)
@@ -335,6 +353,7 @@ class DPPSampler(BaseSampler):
         trial: FrozenTrial,
         choices: Sequence[Choice],
         distributions: Mapping[str, BaseDistribution],
+        canonical: Callable[[Params], Params] = dict,
     ) -> Choice | None:
         """Claim the first choice no other trial holds or claimed earlier.
 
@@ -352,7 +371,7 @@ class DPPSampler(BaseSampler):
             now = time.time()
             storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": now})
             if not any(
-                _beats(other, key, now, trial.number, distributions)
+                _beats(other, key, now, trial.number, distributions, canonical)
                 for other in storage.get_all_trials(study._study_id, deepcopy=False)
                 if other.number != trial.number
             ):
@@ -372,6 +391,7 @@ def _beats(
     now: float,
     number: int,
     distributions: Mapping[str, BaseDistribution],
+    canonical: Callable[[Params], Params],
 ) -> bool:
     """Whether ``other`` holds ``key`` before a claim made at ``now`` by trial ``number``."""
     if other.state == TrialState.RUNNING and other.system_attrs.get(CLAIM_KEY):
@@ -380,7 +400,7 @@ def _beats(
             return False
         other_time = claim.get("time")
         return other_time is None or (other_time, other.number) < (now, number)
-    return _view(other, distributions, ()).key == key
+    return _view(other, distributions, (), canonical).key == key
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -409,8 +429,12 @@ def _infer_distributions(trials: Sequence[FrozenTrial]) -> dict[str, BaseDistrib
 
 
 def _view(
-    trial: FrozenTrial, distributions: Mapping[str, BaseDistribution], signs: Sequence[float]
+    trial: FrozenTrial,
+    distributions: Mapping[str, BaseDistribution],
+    signs: Sequence[float],
+    canonical: Callable[[Params], Params] = dict,
 ) -> TrialView:
+    """``trial`` as the planner sees it: ``canonical`` parameters, values maximized."""
     if trial.state == TrialState.RUNNING:
         # A running trial holds what it claimed (the key is the JSON of the parameters), or,
         # unclaimed (sampled by the independent sampler), the parameters it has so far.
@@ -425,6 +449,7 @@ def _view(
         params = {n: v for n, v in trial.params.items() if n in distributions}
     values = None
     if trial.state == TrialState.COMPLETE and trial.values is not None:
+        # The sampler's one sign convention (``_pareto``): larger is better from here on.
         values = tuple(s * float(v) for s, v in zip(signs, trial.values))
     feasible = all(
         c is not None and not math.isnan(c) and c <= 0 for c in trial.constraints.values()
@@ -433,10 +458,11 @@ def _view(
     return TrialView(
         number=trial.number,
         state=trial.state,
-        params=params,
+        params=canonical(params),
         values=values,
         feasible=feasible,
         stage=int(stage) if isinstance(stage, int) else 0,
+        ahead=bool(trial.system_attrs.get(AHEAD_KEY, False)),
     )
 
 

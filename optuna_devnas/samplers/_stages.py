@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from optuna_devnas.samplers._pareto import Maximized, pareto_mask
 from optuna_devnas.spaces import Architecture, CellSpace, choices_at
 
 
@@ -32,7 +31,8 @@ class Outcome:
         stage:
             The stage that proposed it (0 for trials the stages did not propose).
         values:
-            Objective values turned into minimization (``None`` unless the trial completed).
+            Objective values, maximized (``_pareto.Maximized``; ``None`` unless the trial
+            completed).
         usable:
             Whether the trial may become a parent: it completed, with finite values, and
             satisfied its constraints.
@@ -40,30 +40,17 @@ class Outcome:
 
     architecture: Architecture
     stage: int
-    values: tuple[float, ...] | None
+    values: Maximized | None
     usable: bool
-
-
-def pareto_mask(values: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows of ``values`` (``n x m``, minimized) no other row dominates."""
-    from botorch.utils.multi_objective.pareto import is_non_dominated
-    import torch
-
-    if len(values) == 0:
-        return np.zeros(0, dtype=bool)
-    # BoTorch maximizes; duplicates of a non-dominated row are all kept.
-    return is_non_dominated(
-        -torch.as_tensor(values, dtype=torch.float64), deduplicate=False
-    ).numpy()
 
 
 def pareto_set(outcomes: Sequence[Outcome]) -> list[Architecture]:
     """The usable architectures no other usable architecture dominates, in trial order."""
-    usable = [o for o in outcomes if o.usable and o.values is not None]
+    usable = [(o.architecture, o.values) for o in outcomes if o.usable and o.values is not None]
     if not usable:
         return []
-    mask = pareto_mask(np.array([o.values for o in usable], dtype=float))
-    return _unique(o.architecture for o, keep in zip(usable, mask) if keep)
+    mask = pareto_mask([values for _, values in usable]).tolist()
+    return _unique(arch for (arch, _), keep in zip(usable, mask) if keep)
 
 
 def neighbours(space: CellSpace, arch: Architecture) -> list[Architecture]:
@@ -100,13 +87,14 @@ def stage_candidates(
             The finished trials of the stages before ``stage``.
 
     Returns:
-        Distinct candidates in a deterministic order (evaluated ones included: the caller
-        removes what is held).
+        Distinct networks in a deterministic order, each as its canonical architecture
+        (:meth:`~optuna_devnas.spaces.Architecture.canonical`: a child that appends
+        ``identity`` is its parent), evaluated ones included: the caller removes what is held.
     """
     if stage < 1:
         raise ValueError(f"Got stage={stage}, but expected a stage >= 1.")
     if stage == 1:
-        return list(space.initial())
+        return _unique(space.initial())
     if stage <= space.max_layers:
         parents = _unique(
             o.architecture for o in outcomes if o.usable and o.architecture.n_layers == stage - 1
@@ -121,9 +109,10 @@ def stage_candidates(
 
 
 def _unique(archs: Iterable[Architecture]) -> list[Architecture]:
+    """The distinct networks of ``archs`` as canonical architectures, in first-seen order."""
     seen: set[Architecture] = set()
     out: list[Architecture] = []
-    for arch in archs:
+    for arch in (a.canonical() for a in archs):
         if arch not in seen:
             seen.add(arch)
             out.append(arch)

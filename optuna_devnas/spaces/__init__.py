@@ -10,6 +10,7 @@ from optuna_devnas.spaces._network import (
 )
 from optuna_devnas.spaces._ops import (
     CONVOLUTIONS,
+    IDENTITY,
     NORMALIZATIONS,
     CondensedGroupConv,
     LearnedGroupConv,
@@ -20,6 +21,7 @@ __all__ = [
     "Architecture",
     "CONVOLUTIONS",
     "CellSpace",
+    "IDENTITY",
     "CondensedGroupConv",
     "DenseCellNetwork",
     "LearnedGroupConv",

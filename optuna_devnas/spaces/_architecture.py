@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from optuna_devnas._errors import InvalidArchitectureError
-from optuna_devnas.spaces._ops import CONVOLUTIONS, NORMALIZATIONS
+from optuna_devnas.spaces._ops import CONVOLUTIONS, IDENTITY, NORMALIZATIONS
 
 DEFAULT_DEPTHS: tuple[int, ...] = (2, 2, 2)
 DEFAULT_GROWTH_RATES: tuple[int, ...] = (8, 16, 32)
@@ -107,6 +107,18 @@ class Architecture:
     def children(self) -> tuple[Architecture, ...]:
         """The architectures one appended layer away: 6 when a convolution comes next, else 3."""
         return tuple(self.with_layers((*self.layers, name)) for name in choices_at(self.n_layers))
+
+    def canonical(self) -> Architecture:
+        """The shortest architecture that builds the same network as this one.
+
+        A trailing ``identity`` normalization computes nothing and has no parameters, so
+        ``conv1x1-identity`` builds, initialises and trains exactly like ``conv1x1``: a search
+        should train such a pair once. An inner ``identity`` cannot be dropped (the layers after
+        it would change kind), so it stays.
+        """
+        if self.n_layers > 1 and self.layers[-1] == IDENTITY:
+            return self.with_layers(self.layers[:-1])
+        return self
 
     def with_layers(self, layers: Sequence[str]) -> Architecture:
         """The same network with another cell."""

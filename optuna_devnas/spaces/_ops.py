@@ -28,6 +28,9 @@ CONVOLUTIONS: tuple[str, ...] = (
 NORMALIZATIONS: tuple[str, ...] = ("bn_relu", "bn", "identity")
 """Normalization choices, in a fixed order."""
 
+IDENTITY = "identity"
+"""The normalization choice that computes nothing (see ``Architecture.canonical``)."""
+
 GROUPS = 4
 """Groups of the (learned) group convolutions, as in CondenseNet (G = 4)."""
 
@@ -176,6 +179,6 @@ def build_normalization(name: str, channels: int) -> nn.Module:
         return nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
     if name == "bn":
         return nn.BatchNorm2d(channels)
-    if name == "identity":
+    if name == IDENTITY:
         return nn.Identity()
     raise ValueError(f"Got normalization {name!r}, but expected one of {NORMALIZATIONS}.")

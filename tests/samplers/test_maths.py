@@ -11,6 +11,7 @@ import torch
 
 from optuna_devnas.samplers import _acquisition, _candidates, _ranking, _stages, _surrogate
 from optuna_devnas.samplers._encoding import ParamEncoding
+from optuna_devnas.samplers._pareto import pareto_mask
 from optuna_devnas.samplers._planning import Planner, TrialView, by_contribution, cell_encoding
 from optuna_devnas.spaces import CellSpace
 
@@ -79,10 +80,28 @@ def test_stage_candidates_grow_usable_parents_only() -> None:
         _stages.Outcome(bad, 1, (2.0, 0.5), False),
     ]
     assert _stages.stage_candidates(space, 1, []) == list(space.initial())
-    assert _stages.stage_candidates(space, 2, outcomes) == list(good.children())
+    # ``good-identity`` builds ``good``'s network: it is offered as ``good`` itself, which the
+    # caller finds evaluated.
+    children = _stages.stage_candidates(space, 2, outcomes)
+    assert children == [good.children()[0], good.children()[1], good]
     after = _stages.stage_candidates(space, 3, outcomes)  # After the last stage.
-    assert set(after) == set(_stages.neighbours(space, good))
+    assert set(after) == {a.canonical() for a in _stages.neighbours(space, good)}
     assert len(after) == 3 + 5  # Three appended normalizations, five other convolutions.
+
+
+def test_pareto_set_reads_values_as_maximized() -> None:
+    # One sign convention (``_pareto``): A is larger in every objective, so it alone is the
+    # front; read as minimized values, B and C would be (the front-direction bug).
+    space = CellSpace(max_layers=2)
+    a, b, c = space.initial()[:3]
+    outcomes = [
+        _stages.Outcome(b, 1, (1.0, 2.0, 1.0), True),
+        _stages.Outcome(a, 1, (3.0, 3.0, 3.0), True),
+        _stages.Outcome(c, 1, (2.0, 1.0, 2.0), True),
+    ]
+    assert _stages.pareto_set(outcomes) == [a]
+    assert pareto_mask([(1.0, 2.0), (3.0, 3.0), (3.0, 3.0)]).tolist() == [False, True, True]
+    assert pareto_mask(torch.zeros(0, 2)).tolist() == []
 
 
 def test_expected_hvi_matches_monte_carlo() -> None:

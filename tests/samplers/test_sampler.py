@@ -10,6 +10,7 @@ import uuid
 import warnings
 
 from _objectives import SPACE, cost, error, objective
+import numpy as np
 import optuna
 from optuna.testing.pytest_samplers import (
     BasicSamplerTestCase,
@@ -26,9 +27,10 @@ from optuna_devnas.samplers import (
     PREDICTION_KEY,
     STAGE_KEY,
     DPPSampler,
+    _stages,
 )
-from optuna_devnas.samplers._planning import Choice, cell_distributions
-from optuna_devnas.spaces import Architecture
+from optuna_devnas.samplers._planning import Choice, Planner, TrialView, cell_distributions
+from optuna_devnas.spaces import Architecture, CellSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 HERE = Path(__file__).parent
@@ -107,7 +109,9 @@ def test_space_is_recognised_without_arguments() -> None:
     assert _stage(first) is None  # Nothing told the sampler the space before it ran.
     one_layer = {a.layers for a in SPACE.initial()}
     stage_one = [t for t in rest if _stage(t) == 1]
-    assert {_layers(t) for t in stage_one} | ({_layers(first)} & one_layer) == one_layer
+    # The first trial's network (``conv1x1-identity`` is ``conv1x1``) is not trained again.
+    first_network = SPACE.from_params(first.params).canonical().layers
+    assert {_layers(t) for t in stage_one} | ({first_network} & one_layer) == one_layer
     assert [_stage(t) for t in rest] == sorted(_stage(t) for t in rest)
     assert all(len(_layers(t)) == 2 for t in rest if _stage(t) == 2)
 
@@ -224,9 +228,12 @@ def _workers(url: str, tmp_path: Path, n_workers: int = 4, n_trials: int = 10) -
     try:
         trials = study.get_trials(states=(TrialState.COMPLETE,))
         assert len(trials) == n_workers * n_trials
-        keys = [_layers(t) for t in trials]
-        assert len(set(keys)) == len(keys)
+        networks = [SPACE.from_params(t.params).canonical() for t in trials]
+        assert len(set(networks)) == len(networks)
         assert max(_stage(t) or 0 for t in trials) >= 3
+        # Extra workers train the stage's next-ranked cells or the next stage's best guess,
+        # not random cells of other lengths (stage 0).
+        assert all(_stage(t) for t in trials)
     finally:
         optuna.delete_study(study_name=name, storage=url)
 
@@ -292,3 +299,113 @@ def test_single_objective_cell_study_grows_stages() -> None:
     assert all(len(_layers(t)) == _stage(t) for t in study.trials)
     keys = [_layers(t) for t in study.trials]
     assert len(set(keys)) == len(keys)
+
+
+def test_after_the_last_stage_the_search_grows_the_true_front() -> None:
+    # Three objectives in mixed directions that all follow one quality, so the front of what
+    # was trained is its best network; read with the wrong sign it would be the worst one,
+    # ``conv1x1``, whose untried neighbours are not all neighbours of the best.
+    space = CellSpace(max_layers=2)
+    networks = sorted({a.canonical() for n in (1, 2) for a in space.enumerate(n)}, key=str)
+    rng = np.random.default_rng(3)
+    quality = {a: float(rng.uniform(0.1, 0.5) + 0.4 * (a.n_layers - 1)) for a in networks}
+    quality[space.architecture(["conv1x1"])] = 0.05
+
+    def tell(study: optuna.Study, trial: optuna.Trial) -> None:
+        q = quality[space.suggest(trial).canonical()]
+        study.tell(trial, [1 - q, q, 2 * (1 - q)])
+
+    study = optuna.create_study(
+        directions=["minimize", "maximize", "minimize"],
+        sampler=DPPSampler(space=space, k=2, seed=0),
+    )
+    for _ in range(6 + 2):  # Stages 1 and 2 (the last).
+        tell(study, study.ask())
+    (best,) = study.best_trials  # Optuna's own front.
+    tried = {space.from_params(t.params).canonical() for t in study.trials}
+    best_arch = space.from_params(best.params)
+    front_neighbours = {a.canonical() for a in _stages.neighbours(space, best_arch)} - tried
+    for _ in range(2):
+        trial = study.ask()
+        tell(study, trial)
+        assert _stage(study.trials[-1]) == 3
+        assert space.from_params(study.trials[-1].params) in front_neighbours
+
+
+def test_a_network_is_never_trained_twice_under_another_name() -> None:
+    # With k as large as stage 2's 18 children, the old planner also trained the six
+    # ``X-identity`` cells, which build the stage-1 networks ``X`` again.
+    sampler = DPPSampler(space=SPACE, k=18, cheap_objectives={1: cost}, seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=6 + 12 + 2)
+    networks = [SPACE.from_params(t.params).canonical() for t in study.trials]
+    assert len(set(networks)) == len(networks)
+    assert all(t.params.get("cell.layer_1") != "identity" for t in study.trials)
+    # Stage 2 has twelve distinct children; the next two trials are stage 3's.
+    assert [_stage(t) for t in study.trials] == [1] * 6 + [2] * 12 + [3] * 2
+
+
+def _view(stage: int, state: TrialState, layers: list[str], value: float | None) -> TrialView:
+    return TrialView(
+        number=0,
+        state=state,
+        params=SPACE.to_params(SPACE.architecture(layers)),
+        values=None
+        if value is None
+        else (value, -cost(SPACE.to_params(SPACE.architecture(layers)))),
+        feasible=True,
+        stage=stage,
+    )
+
+
+def test_a_worker_that_would_wait_guesses_the_next_stage() -> None:
+    planner = Planner(
+        k=4,
+        selection="ehvi",
+        cheap={1: cost},
+        signs=(-1.0, -1.0),
+        n_startup_trials=10,
+        max_candidates=100,
+    )
+    rng = np.random.default_rng(0)
+    first = [a.layers for a in SPACE.initial()]
+    # Stage 1 claimed whole, nothing finished: only random cells, marked as fillers.
+    running = [_view(1, TrialState.RUNNING, list(layers), None) for layers in first]
+    choices = planner.plan_cells(SPACE, running, rng)
+    assert choices and all(c.filler for c in choices)
+    # Two results are in: the next stage's best guess comes first, among their children.
+    done = [
+        _view(1, TrialState.COMPLETE, list(first[0]), -1.0),
+        _view(1, TrialState.COMPLETE, list(first[1]), -2.0),
+    ]
+    choices = planner.plan_cells(SPACE, done + running[2:], rng)
+    guesses = [c for c in choices if c.ahead]
+    assert guesses and choices[: len(guesses)] == guesses
+    assert all(c.stage == 2 and not c.filler for c in guesses)
+    assert {SPACE.from_params(c.params).layers[:1] for c in guesses} <= {first[0], first[1]}
+    assert all(c.filler for c in choices[len(guesses) :])
+    # A trial proposed ahead does not end stage 1: its last members are still handed out.
+    ahead = TrialView(1, TrialState.RUNNING, guesses[0].params, None, True, 2, ahead=True)
+    choices = planner.plan_cells(SPACE, [*done, *running[2:5], ahead], rng)
+    assert choices[0].stage == 1 and SPACE.from_params(choices[0].params).layers == first[5]
+
+
+def test_conditional_space_never_repeats_a_completed_configuration() -> None:
+    # 8 + 6 = 14 configurations: proposals that switch the branch but keep the other branch's
+    # parameters used to be realised as a TPE draw, repeating completed configurations.
+    def conditional(trial: optuna.Trial) -> tuple[float, float]:
+        if trial.suggest_categorical("kind", ["a", "b"]) == "a":
+            x = trial.suggest_int("x", 1, 8)
+            return x / 8, 1 - x / 10
+        c = "pqr".index(trial.suggest_categorical("c", ["p", "q", "r"]))
+        d = trial.suggest_categorical("d", ["u", "v"])
+        return c / 3 + 0.1 * (d == "u"), 0.5 - 0.1 * c
+
+    for seed in range(2):
+        sampler = DPPSampler(n_startup_trials=5, seed=seed)
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # The first trial is the TPE's.
+            study.optimize(conditional, n_trials=14)
+        configurations = [tuple(sorted(t.params.items())) for t in study.trials]
+        assert len(set(configurations)) == 14

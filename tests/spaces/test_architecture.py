@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from optuna_devnas import Architecture, InputShapeError, InvalidArchitectureError
-from optuna_devnas.spaces import CONVOLUTIONS, NORMALIZATIONS, condense
+from optuna_devnas.spaces import CONVOLUTIONS, NORMALIZATIONS, CellSpace, condense
 
 
 def test_children_follow_the_alternation_rule() -> None:
@@ -96,3 +96,28 @@ def test_wrong_input_shapes_get_clear_errors() -> None:
         model(torch.randn(2, 3, 32, 32))
     with pytest.raises(InputShapeError):
         model(torch.randn(1, 8, 8))
+
+
+def test_canonical_architecture_drops_a_trailing_identity_only() -> None:
+    space = CellSpace(max_layers=4)
+    assert space.architecture(["conv1x1", "identity"]).canonical() == space.architecture(
+        ["conv1x1"]
+    )
+    inner = space.architecture(["conv1x1", "identity", "conv3x3"])
+    assert inner.canonical() == inner
+    distinct = {a.canonical() for n in range(1, 5) for a in space.enumerate(n)}
+    assert space.size() == 456 and len(distinct) == 456 - 6 - 6 * 3 * 6
+
+
+def test_canonical_architecture_builds_the_same_network() -> None:
+    space = CellSpace(max_layers=4)
+    long = space.architecture(["conv3x3", "bn", "learned_group_conv1x1", "identity"])
+    nets = []
+    for arch in (long, long.canonical()):
+        torch.manual_seed(0)
+        nets.append(arch.build(num_classes=10, input_shape=(1, 8, 8)).eval())
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(nets[0](x), nets[1](x))
+    assert sum(p.numel() for p in nets[0].parameters()) == sum(
+        p.numel() for p in nets[1].parameters()
+    )
