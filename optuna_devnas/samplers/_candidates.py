@@ -3,10 +3,10 @@
 Use :func:`neighbourhood` for the one-parameter changes of a set of parents (the Pareto set),
 :func:`random_candidates` for uniform draws, :func:`enumerate_all` when the whole space is small
 enough to score every point, :func:`spread_by_cost` to pick an initial design that covers
-the range of the cheap objectives, and :class:`Branches` to keep only candidates a conditional
-(define-by-run) objective would realise as proposed. Everything takes and returns plain ``dict[str, Any]``
-parameters over known distributions; randomness comes from a ``numpy`` generator the caller
-seeds.
+the range of the cheap objectives, and :class:`Branches` to keep only the candidates a
+conditional (define-by-run) objective would realise as proposed. Everything takes and returns
+plain ``dict[str, Any]`` parameters over known distributions; randomness comes from a
+``numpy`` generator the caller seeds.
 """
 
 from __future__ import annotations
