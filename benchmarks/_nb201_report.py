@@ -13,7 +13,6 @@ import numpy as np
 
 from benchmarks._nb201_run import time_at
 from benchmarks._nb201_samplers import LABELS, PEERS
-from benchmarks._nb201_table import ACCURACY_COLUMNS
 
 TIMING_POINTS = (25, 50, 100, 200, 500)
 
@@ -63,8 +62,7 @@ def markdown(records: Sequence[dict[str, Any]], budgets: Sequence[int], title: s
         return ""
     first = records[0]
     lines = [
-        f"### {title or first['dataset']}: error ({ACCURACY_COLUMNS[first['dataset']]}) vs "
-        f"latency ({first['latency_column']})",
+        f"### {title or first.get('title') or first['dataset']}",
         "",
         "Hypervolume gap in % (median over seeds, [25th, 75th percentile]); lower is better.",
         "",

@@ -1,4 +1,7 @@
-"""One benchmark run: one sampler, one seed, one NAS-Bench-201 problem, timed trial by trial.
+"""One benchmark run: one sampler, one seed, one tabular problem, timed trial by trial.
+
+Problems are NAS-Bench-201 (``kind="nb201"``, :mod:`benchmarks._nb201_table`) or the exhaustive
+``CellSpace`` table (``kind="cellspace"``, :mod:`benchmarks._cellspace_problem`).
 
 A run is a plain function of a plain :class:`RunSpec` returning a JSON-serializable dict, so it
 can go to a process pool and be appended to a results file. The run drives the study with
@@ -10,6 +13,7 @@ calls (where relative and independent sampling happen) and ``study.tell()`` (whe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import cProfile
 from dataclasses import asdict, dataclass
 import io
@@ -22,15 +26,20 @@ import warnings
 import numpy as np
 import optuna
 
-from benchmarks._nb201_samplers import OURS, SAMPLERS, sampler_source_hash
+from benchmarks._cellspace_problem import CellSpaceProblem
+from benchmarks._nb201_samplers import OURS, SAMPLERS, Problem, sampler_source_hash
 from benchmarks._nb201_table import NB201Problem
 
-_PROBLEMS: dict[tuple[str, str, str], NB201Problem] = {}
+_PROBLEMS: dict[tuple[str, ...], Problem] = {}
+KINDS = ("nb201", "cellspace")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What one run does. ``budgets`` are the trial counts its gap is read at."""
+    """What one run does. ``budgets`` are the trial counts its gap is read at.
+
+    For ``kind="cellspace"`` the ``dataset`` is the table's and ``device`` its latency column.
+    """
 
     table: str
     dataset: str
@@ -39,22 +48,49 @@ class RunSpec:
     seed: int
     n_trials: int
     budgets: tuple[int, ...]
+    objectives: tuple[str, ...] = ("error", "latency")
+    kind: str = "nb201"
     threads: int = 1
     profile: bool = False
 
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.dataset, self.device, self.sampler, self.seed)
+    def key(self) -> tuple[str, str, str, str, str, int]:
+        return (
+            self.kind,
+            self.dataset,
+            self.device,
+            task_of(self.objectives),
+            self.sampler,
+            self.seed,
+        )
 
 
-def problem_for(table: str, dataset: str, device: str) -> NB201Problem:
+def task_of(objectives: Sequence[str]) -> str:
+    """The objectives as one label, e.g. ``"error+latency"``."""
+    return "+".join(objectives)
+
+
+def problem_for(
+    table: str,
+    dataset: str,
+    device: str,
+    objectives: Sequence[str] = ("error", "latency"),
+    kind: str = "nb201",
+) -> Problem:
     """The problem, loaded once per process (loading and the true front take seconds)."""
-    key = (table, dataset, device)
+    key = (kind, table, dataset, device, *objectives)
     if key not in _PROBLEMS:
-        _PROBLEMS[key] = NB201Problem.load(table, dataset=dataset, device=device)
+        if kind == "nb201":
+            _PROBLEMS[key] = NB201Problem.load(
+                table, dataset=dataset, device=device, objectives=objectives
+            )
+        elif kind == "cellspace":
+            _PROBLEMS[key] = CellSpaceProblem.load(table, latency=device, objectives=objectives)
+        else:
+            raise ValueError(f"Got kind={kind!r}, but expected one of {KINDS}.")
     return _PROBLEMS[key]
 
 
-def gaps_at(problem: NB201Problem, values: list[list[float]], budgets: tuple[int, ...]) -> dict:
+def gaps_at(problem: Problem, values: list[list[float]], budgets: tuple[int, ...]) -> dict:
     """Hypervolume gap of the first ``b`` trials for each budget ``b`` the run reached."""
     return {
         str(b): problem.hypervolume_gap(np.asarray(values[:b])) if b <= len(values) else None
@@ -70,9 +106,9 @@ def run(spec: RunSpec) -> dict[str, Any]:
     # Hash the sampler's source before it is imported, so the record names the code that ran.
     source = sampler_source_hash() if spec.sampler in OURS else None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    problem = problem_for(spec.table, spec.dataset, spec.device)
+    problem = problem_for(spec.table, spec.dataset, spec.device, spec.objectives, spec.kind)
     sampler = SAMPLERS[spec.sampler](problem, spec.seed)
-    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study = optuna.create_study(directions=["minimize"] * len(problem.objectives), sampler=sampler)
     values: list[list[float]] = []
     archs: list[str] = []
     wall: list[float] = []
@@ -108,6 +144,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
     messages = sorted({f"{w.category.__name__}: {w.message}"[:300] for w in caught})
     record: dict[str, Any] = asdict(spec)
     record.update(
+        title=problem.title,
         latency_column=problem.latency_column,
         completed=len(values),
         values=values,

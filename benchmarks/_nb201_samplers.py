@@ -1,9 +1,11 @@
-"""The samplers the NAS-Bench-201 benchmark compares, by name, each at its default settings.
+"""The samplers the tabular benchmarks compare, by name, each at its default settings.
 
-``dpp-cheap`` is DPPSampler told that latency (objective 1) is a table look-up from the
-parameters; ``dpp`` is DPPSampler with no arguments but the seed (both objectives modelled).
-The peers are Optuna 5's samplers at defaults (NSGA-II with population 20, as in
-``../shared/DESIGN.md`` section 9) and optuna-integration's BoTorchSampler.
+``dpp-cheap`` is DPPSampler told that every objective but the error (latency, parameters) is a
+table look-up from the parameters; ``dpp-pareto`` the same with DPP-Net's own selection rule
+(``selection="pareto"``); ``dpp`` is DPPSampler with no arguments but the seed (every
+objective modelled). On a ``CellSpace`` problem each is also told the space. The peers are
+Optuna 5's samplers at defaults (NSGA-II with population 20, as in ``../shared/DESIGN.md``
+section 9) and optuna-integration's BoTorchSampler.
 """
 
 from __future__ import annotations
@@ -11,23 +13,32 @@ from __future__ import annotations
 from collections.abc import Callable
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from benchmarks._nb201_table import NB201Problem
+if TYPE_CHECKING:
+    from benchmarks._cellspace_problem import CellSpaceProblem
+    from benchmarks._nb201_table import NB201Problem
 
-SamplerFactory = Callable[[NB201Problem, int], optuna.samplers.BaseSampler]
+Problem = Any  # NB201Problem | CellSpaceProblem: values, objectives, cheap, sampler_options
+SamplerFactory = Callable[[Problem, int], optuna.samplers.BaseSampler]
 
 
-def _dpp(problem: NB201Problem, seed: int, cheap: bool) -> optuna.samplers.BaseSampler:
+def _dpp(
+    problem: NB201Problem | CellSpaceProblem, seed: int, cheap: bool, selection: str = "ehvi"
+) -> optuna.samplers.BaseSampler:
     from optuna_devnas.samplers import DPPSampler
 
-    if cheap:
-        return DPPSampler(cheap_objectives={1: problem.latency}, seed=seed)
-    return DPPSampler(seed=seed)
+    return DPPSampler(
+        cheap_objectives=problem.cheap if cheap else None,
+        selection=selection,
+        seed=seed,
+        **problem.sampler_options,
+    )
 
 
-def _botorch(problem: NB201Problem, seed: int) -> optuna.samplers.BaseSampler:
+def _botorch(problem: Problem, seed: int) -> optuna.samplers.BaseSampler:
     from optuna_integration import BoTorchSampler
 
     return BoTorchSampler(seed=seed)
@@ -35,6 +46,7 @@ def _botorch(problem: NB201Problem, seed: int) -> optuna.samplers.BaseSampler:
 
 SAMPLERS: dict[str, SamplerFactory] = {
     "dpp-cheap": lambda problem, seed: _dpp(problem, seed, cheap=True),
+    "dpp-pareto": lambda problem, seed: _dpp(problem, seed, cheap=True, selection="pareto"),
     "dpp": lambda problem, seed: _dpp(problem, seed, cheap=False),
     "random": lambda problem, seed: optuna.samplers.RandomSampler(seed=seed),
     "tpe": lambda problem, seed: optuna.samplers.TPESampler(seed=seed),
@@ -44,7 +56,8 @@ SAMPLERS: dict[str, SamplerFactory] = {
 }
 # What the tables call them.
 LABELS = {
-    "dpp-cheap": "DPPSampler (cheap latency)",
+    "dpp-cheap": "DPPSampler (cheap costs)",
+    "dpp-pareto": "DPPSampler (cheap costs, Pareto rule)",
     "dpp": "DPPSampler",
     "random": "RandomSampler",
     "tpe": "TPESampler",
@@ -52,17 +65,8 @@ LABELS = {
     "gp": "GPSampler",
     "botorch": "BoTorchSampler (optuna-integration)",
 }
-OURS = ("dpp-cheap", "dpp")
+OURS = ("dpp-cheap", "dpp-pareto", "dpp")
 PEERS = tuple(name for name in SAMPLERS if name not in OURS)
-
-
-def dpp_available() -> bool:
-    """Whether ``optuna_devnas.samplers.DPPSampler`` can be imported yet."""
-    try:
-        from optuna_devnas.samplers import DPPSampler  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def sampler_source_hash() -> str:

@@ -1,10 +1,13 @@
-"""NAS-Bench-201 as a two-objective Optuna problem: table look-up, true front, hypervolume gap.
+"""NAS-Bench-201 as a multi-objective Optuna problem: table look-up, true front, hypervolume gap.
 
 The table (``../shared/data/nb201/nb201_joined.csv.gz``, see its README) holds every one of the
 15,625 cells of NAS-Bench-201's space with its test accuracy on three data sets and its latency
 on many devices. An objective that suggests the six edges of the cell and looks both values up
 costs microseconds, and the true Pareto front is known exactly, so a search's hypervolume gap
-(``../shared/DESIGN.md`` section 9) can be measured over many seeds.
+(``../shared/DESIGN.md`` section 9) can be measured over many seeds. The objectives are test
+error and device latency, and optionally the parameter count (all minimized); latency and
+parameter count are known from a trial's parameters, so a sampler may take them as cheap
+objectives (:attr:`NB201Problem.cheap`).
 
 Architectures are mapped through ``arch_str`` (never through ``nb201_index``: the index is not a
 base-5 number).
@@ -30,6 +33,13 @@ ACCURACY_COLUMNS = {
     "cifar100": "acc_c100_test",
     "imagenet16-120": "acc_in16_test",
 }
+PARAMS_COLUMNS = {
+    "cifar10": "params_c10",
+    "cifar100": "params_c100",
+    "imagenet16-120": "params_in16",
+}
+OBJECTIVES = ("error", "latency", "params")
+"""The objectives a problem may have; ``error`` first, the others cheap."""
 REFERENCE_POINT = 1.1
 DEFAULT_TABLE = (
     Path(__file__).resolve().parents[1].parent
@@ -109,25 +119,60 @@ def normalized_hypervolume(
     return float(Hypervolume(reference_point).compute(-torch.as_tensor(front)))
 
 
+def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:
+    """``objectives`` as a tuple: ``error`` first, then distinct ones of :data:`OBJECTIVES`."""
+    objectives = tuple(objectives)
+    if (
+        len(objectives) < 2
+        or objectives[0] != "error"
+        or len(set(objectives)) != len(objectives)
+        or not set(objectives) <= set(OBJECTIVES)
+    ):
+        raise ValueError(
+            f"Got objectives={objectives!r}, but expected 'error' and then one or more "
+            f"distinct ones of {OBJECTIVES[1:]}."
+        )
+    return objectives
+
+
+def front_of(
+    names: Sequence[str], points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], float]:
+    """Table-wide ``lower``, ``upper``, the true front's names and its normalized hypervolume."""
+    if not np.isfinite(points).all():
+        raise ValueError("Got missing or infinite values in the table's objective columns.")
+    lower, upper = points.min(axis=0), points.max(axis=0)
+    mask = pareto_mask(points)
+    front = tuple(n for n, m in zip(names, mask, strict=True) if m)
+    return lower, upper, front, normalized_hypervolume(points[mask], lower, upper)
+
+
 @dataclass(frozen=True)
 class NB201Problem:
-    """Minimize (test error in %, latency in ms) of a NAS-Bench-201 cell on one data set/device.
+    """Minimize (test error in %, latency in ms[, parameters]) of a NAS-Bench-201 cell.
 
-    Build with :meth:`load`. ``values`` maps every ``arch_str`` to its (error, latency).
+    Build with :meth:`load`. ``values`` maps every ``arch_str`` to its objective values, in the
+    order of ``objectives``.
     """
 
     dataset: str
     device: str
     latency_column: str
-    values: Mapping[str, tuple[float, float]]
-    lower: np.ndarray  # (2,) minimum error and latency over the whole table
-    upper: np.ndarray  # (2,) maximum error and latency over the whole table
+    values: Mapping[str, tuple[float, ...]]
+    lower: np.ndarray  # (m,) minimum of each objective over the whole table
+    upper: np.ndarray  # (m,) maximum of each objective over the whole table
     front: tuple[str, ...]  # arch_str of the true Pareto front
     front_hypervolume: float
+    objectives: tuple[str, ...] = ("error", "latency")
 
     @classmethod
     def load(
-        cls, path: str | Path = DEFAULT_TABLE, *, dataset: str = "cifar10", device: str = "raspi4"
+        cls,
+        path: str | Path = DEFAULT_TABLE,
+        *,
+        dataset: str = "cifar10",
+        device: str = "raspi4",
+        objectives: Sequence[str] = ("error", "latency"),
     ) -> NB201Problem:
         import pandas as pd
 
@@ -135,31 +180,51 @@ class NB201Problem:
             raise ValueError(
                 f"Got dataset={dataset!r}, but expected one of {list(ACCURACY_COLUMNS)}."
             )
+        objectives = check_objectives(objectives)
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"Got path={str(path)!r}, but no such file exists.")
         table = pd.read_csv(path)
         column = latency_column(device, list(table.columns))
-        error = 100.0 - table[ACCURACY_COLUMNS[dataset]].to_numpy(dtype=np.float64)
-        latency = table[column].to_numpy(dtype=np.float64)
-        points = np.stack([error, latency], axis=1)  # (15625, 2)
-        if not np.isfinite(points).all():
-            raise ValueError(f"Got missing values in {ACCURACY_COLUMNS[dataset]} or {column}.")
+        columns = {
+            "error": 100.0 - table[ACCURACY_COLUMNS[dataset]].to_numpy(dtype=np.float64),
+            "latency": table[column].to_numpy(dtype=np.float64),
+            "params": table[PARAMS_COLUMNS[dataset]].to_numpy(dtype=np.float64),
+        }
+        points = np.stack([columns[o] for o in objectives], axis=1)  # (15625, m)
         names = [str(s) for s in table["arch_str"]]
         for name in names[:1]:
             parse_arch_str(name)  # fail early on a table in another format
-        lower, upper = points.min(axis=0), points.max(axis=0)
-        mask = pareto_mask(points)
+        lower, upper, front, front_hypervolume = front_of(names, points)
         return cls(
             dataset=dataset,
             device=device,
             latency_column=column,
-            values={n: (float(e), float(t)) for n, (e, t) in zip(names, points, strict=True)},
+            values={n: tuple(float(v) for v in p) for n, p in zip(names, points, strict=True)},
             lower=lower,
             upper=upper,
-            front=tuple(n for n, m in zip(names, mask, strict=True) if m),
-            front_hypervolume=normalized_hypervolume(points[mask], lower, upper),
+            front=front,
+            front_hypervolume=front_hypervolume,
+            objectives=objectives,
         )
+
+    @property
+    def title(self) -> str:
+        others = {"latency": f"latency ({self.latency_column})", "params": "parameters"}
+        return f"{self.dataset}: error ({ACCURACY_COLUMNS[self.dataset]}) vs " + " vs ".join(
+            others[o] for o in self.objectives[1:]
+        )
+
+    @property
+    def cheap(self) -> dict[int, Any]:
+        """``{objective index: fn(params)}`` for the objectives known without training."""
+        functions = {"latency": self.latency, "params": self.params}
+        return {i: functions[o] for i, o in enumerate(self.objectives) if o in functions}
+
+    @property
+    def sampler_options(self) -> dict[str, Any]:
+        """Keyword arguments ``DPPSampler`` needs for this problem (none: a generic space)."""
+        return {}
 
     @staticmethod
     def arch_of(params: Mapping[str, Any]) -> str:
@@ -179,11 +244,17 @@ class NB201Problem:
         A sampler may call it for thousands of candidates per trial, so it looks the six
         operations up directly instead of building the ``arch_str``.
         """
-        return self._latency_by_operations[tuple(params[name] for name in PARAM_NAMES)]
+        column = self.objectives.index("latency")
+        return self._by_operations[tuple(params[name] for name in PARAM_NAMES)][column]
+
+    def params(self, params: Mapping[str, Any]) -> float:
+        """The parameter-count objective from parameters alone (needs ``"params"``)."""
+        column = self.objectives.index("params")
+        return self._by_operations[tuple(params[name] for name in PARAM_NAMES)][column]
 
     @functools.cached_property
-    def _latency_by_operations(self) -> dict[tuple[str, ...], float]:
-        return {parse_arch_str(name): value[1] for name, value in self.values.items()}
+    def _by_operations(self) -> dict[tuple[str, ...], tuple[float, ...]]:
+        return {parse_arch_str(name): value for name, value in self.values.items()}
 
     def hypervolume_gap(self, values: np.ndarray) -> float:
         """``100 * (1 - HV(values) / HV(true front))`` in the table-wide normalization."""

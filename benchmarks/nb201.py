@@ -25,40 +25,53 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+import itertools
 import json
 import multiprocessing
 import os
 from pathlib import Path
 import platform
-import sys
 import time
 from typing import Any
 
 from benchmarks._nb201_report import markdown
-from benchmarks._nb201_run import RunSpec, gaps_at, problem_for, run, time_at
-from benchmarks._nb201_samplers import OURS, SAMPLERS, dpp_available, sampler_source_hash
-from benchmarks._nb201_table import DEFAULT_TABLE
+from benchmarks._nb201_run import RunSpec, gaps_at, problem_for, run, task_of, time_at
+from benchmarks._nb201_samplers import OURS, SAMPLERS, sampler_source_hash
+from benchmarks._nb201_table import DEFAULT_TABLE, check_objectives
 
 DEFAULT_PROBLEMS = ("cifar10:raspi4", "cifar100:hwnb360_c100_pixel_litert_lat_ms_median")
 # Rough relative cost, to start the slow runs first so the pool does not end on one long run.
-_COST = {"botorch": 100.0, "gp": 10.0, "dpp": 10.0, "dpp-cheap": 10.0, "nsga2": 1.0}
+_COST = {
+    "botorch": 100.0,
+    "gp": 10.0,
+    "dpp": 10.0,
+    "dpp-cheap": 10.0,
+    "dpp-pareto": 10.0,
+    "nsga2": 1.0,
+}
 
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", default=str(DEFAULT_TABLE), help="nb201_joined.csv.gz path")
+def common_parser(
+    description: str,
+    *,
+    table: str,
+    budgets: tuple[int, ...],
+    samplers: str,
+    timing_samplers: str,
+) -> argparse.ArgumentParser:
+    """The arguments every tabular benchmark takes (``benchmarks/cellspace.py`` shares them)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--table", default=table, help=f"the table (default {table})")
     parser.add_argument(
-        "--problem",
+        "--objectives",
         action="append",
-        help="DATASET:DEVICE (cifar10|cifar100|imagenet16-120 : a help_lat_ms_ suffix or a "
-        f"latency column); repeatable. Default: {' and '.join(DEFAULT_PROBLEMS)}",
+        help="comma-separated, 'error' first, then 'latency' and/or 'params'; repeatable "
+        "(one task each). Default: error,latency",
     )
-    parser.add_argument("--dataset", help="shortcut for one --problem, with --device")
-    parser.add_argument("--device", help="shortcut for one --problem, with --dataset")
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
     parser.add_argument(
         "--first-seed",
@@ -66,12 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="run seeds FIRST..N-1 only (split one --seeds N between processes)",
     )
-    parser.add_argument("--budgets", type=_ints, default=(25, 50, 100, 200))
-    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated")
+    parser.add_argument("--budgets", type=_ints, default=budgets)
+    parser.add_argument("--samplers", default=samplers, help="comma-separated")
     parser.add_argument("--botorch-trials", type=int, default=50)
     parser.add_argument("--botorch-seeds", type=int, default=3)
     parser.add_argument("--timing-trials", type=int, default=500)
-    parser.add_argument("--timing-samplers", default="dpp-cheap,dpp,gp")
+    parser.add_argument("--timing-samplers", default=timing_samplers)
     parser.add_argument("--timing-seeds", type=int, default=1, help="seeds run to timing-trials")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (runs in parallel)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -84,15 +97,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--report-only", action="store_true", help="tables from --results only, run nothing"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Validate and normalise what :func:`common_parser` read."""
     if not 0 <= args.first_seed < args.seeds:
         parser.error(f"--first-seed must be in [0, --seeds); got {args.first_seed}")
-    if (args.dataset is None) != (args.device is None):
-        parser.error("--dataset and --device go together")
-    problems = list(args.problem or [])
-    if args.dataset is not None:
-        problems.append(f"{args.dataset}:{args.device}")
-    args.problems = [tuple(p.split(":", 1)) for p in (problems or DEFAULT_PROBLEMS)]
+    try:
+        args.tasks = [
+            check_objectives([o for o in text.split(",") if o])
+            for text in (args.objectives or ["error,latency"])
+        ]
+    except ValueError as error:
+        parser.error(str(error))
     args.samplers = [s for s in args.samplers.split(",") if s]
     unknown = [s for s in args.samplers if s not in SAMPLERS]
     if unknown:
@@ -101,6 +119,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.resume = True
     if args.resume and not args.results:
         parser.error("--resume and --report-only need --results")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = common_parser(
+        __doc__.split("\n\n")[0],
+        table=str(DEFAULT_TABLE),
+        budgets=(25, 50, 100, 200),
+        samplers=",".join(s for s in SAMPLERS if s != "dpp-pareto"),
+        timing_samplers="dpp-cheap,dpp,gp",
+    )
+    parser.add_argument(
+        "--problem",
+        action="append",
+        help="DATASET:DEVICE (cifar10|cifar100|imagenet16-120 : a help_lat_ms_ suffix or a "
+        f"latency column); repeatable. Default: {' and '.join(DEFAULT_PROBLEMS)}",
+    )
+    parser.add_argument("--dataset", help="shortcut for one --problem, with --device")
+    parser.add_argument("--device", help="shortcut for one --problem, with --dataset")
+    args = parser.parse_args(argv)
+    check_common(parser, args)
+    if (args.dataset is None) != (args.device is None):
+        parser.error("--dataset and --device go together")
+    problems = list(args.problem or [])
+    if args.dataset is not None:
+        problems.append(f"{args.dataset}:{args.device}")
+    args.problems = [tuple(p.split(":", 1)) for p in (problems or DEFAULT_PROBLEMS)]
+    args.kind = "nb201"
     return args
 
 
@@ -109,7 +154,7 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
     budgets = tuple(sorted(args.budgets))
     timing = set(args.timing_samplers.split(","))
     specs = []
-    for dataset, device in args.problems:
+    for (dataset, device), objectives in itertools.product(args.problems, args.tasks):
         for sampler in args.samplers:
             seeds = args.seeds if sampler != "botorch" else min(args.seeds, args.botorch_seeds)
             for seed in range(args.first_seed, seeds):
@@ -127,6 +172,8 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
                         seed=seed,
                         n_trials=n_trials,
                         budgets=budgets,
+                        objectives=objectives,
+                        kind=args.kind,
                         threads=args.threads,
                         profile=args.profile and sampler in OURS,
                     )
@@ -147,7 +194,8 @@ def _progress(done: int, total: int, record: dict[str, Any], started: float) -> 
     status = "FAILED " + record["error"].strip().splitlines()[-1] if record["error"] else "ok"
     return (
         f"[{done}/{total} {time.perf_counter() - started:6.0f}s] {record['dataset']}:"
-        f"{record['device']} {record['sampler']} seed {record['seed']}: {record['completed']} "
+        f"{record['device']} {task_of(record_objectives(record))} {record['sampler']} seed "
+        f"{record['seed']}: {record['completed']} "
         f"trials in {record['total_s']:.0f}s, gap {gaps}, "
         f"{(at or 0):.3f}s/trial near the end, {record['duplicates']} repeats, {status}"
     )
@@ -165,18 +213,35 @@ def _execute(specs: list[RunSpec], jobs: int) -> Iterator[dict[str, Any]]:
             yield future.result()
 
 
+def record_objectives(record: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(record.get("objectives", ("error", "latency")))
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, str, str, str, str, int]:
+    """The :meth:`RunSpec.key` of a stored run (runs stored before objectives had none)."""
+    return (
+        record.get("kind", "nb201"),
+        record["dataset"],
+        record["device"],
+        task_of(record_objectives(record)),
+        record["sampler"],
+        record["seed"],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if any(s in OURS for s in args.samplers) and not dpp_available():
-        print("DPPSampler is not importable yet: running the peers only.", file=sys.stderr)
-        args.samplers = [s for s in args.samplers if s not in OURS]
+    return execute(parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Plan, run (or read back) and report the runs ``args`` asks for."""
     specs = plan(args)
     stored = [r for path in args.results or [] for r in _load(path)] if args.resume else []
     # Reuse a stored run only if it finished without error, on this table, with the current
     # DPPSampler source (a changed sampler must be measured again); the longest run wins.
     version = sampler_source_hash()
     done_keys = {
-        (r["dataset"], r["device"], r["sampler"], r["seed"]): r
+        record_key(r): r
         for r in sorted(stored, key=lambda r: r["n_trials"])
         if r["table"] == args.table
         and not r["error"]
@@ -212,14 +277,18 @@ def main(argv: list[str] | None = None) -> int:
         f"(shared); {len(todo)} runs took {elapsed:.0f} s with {args.jobs} job(s).",
         "",
     ]
-    for dataset, device in args.problems:
-        mine = [r for r in records if r["dataset"] == dataset and r["device"] == device]
+    for (dataset, device), objectives in itertools.product(args.problems, args.tasks):
+        mine = [
+            r
+            for r in records
+            if (r["dataset"], r["device"], record_objectives(r)) == (dataset, device, objectives)
+        ]
         missing = [b for b in budgets for r in mine if str(b) not in r["gaps"]]
+        problem = problem_for(args.table, dataset, device, objectives, args.kind)
         if missing:  # records from a run with other budgets: read the gaps from their values
-            problem = problem_for(args.table, dataset, device)
             for r in mine:
                 r["gaps"].update(gaps_at(problem, r["values"], budgets))
-        sections.append(markdown(mine, budgets))
+        sections.append(markdown(mine, budgets, title=problem.title))
     text = "\n".join(sections)
     print(text)
     if args.output:

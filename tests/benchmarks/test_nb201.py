@@ -11,7 +11,6 @@ import pytest
 
 from benchmarks import nb201
 from benchmarks._nb201_run import problem_for
-from benchmarks._nb201_samplers import dpp_available
 from benchmarks._nb201_table import (
     DEFAULT_TABLE,
     EDGES,
@@ -96,7 +95,7 @@ def test_problem_maps_through_arch_str() -> None:
 
 @needs_table
 def test_harness_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    samplers = ["random", "nsga2", "tpe"] + (["dpp-cheap"] if dpp_available() else [])
+    samplers = ["random", "nsga2", "tpe", "dpp-cheap"]
     results, output = tmp_path / "runs.jsonl", tmp_path / "nb201.md"
     argv = [
         "--problem=cifar10:raspi4",
