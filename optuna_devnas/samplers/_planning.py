@@ -64,6 +64,23 @@ cost of the front's cells, which cheap objectives give exactly.
 """
 
 
+ALWAYS_REFIT_BELOW = 200
+"""Below this many trials the GP hyperparameters are refitted at every proposal."""
+
+REFIT_GROWTH = 1.05
+"""From ``ALWAYS_REFIT_BELOW`` trials on, hyperparameters are refitted once the trials grew by
+this factor since the last fit (every 25 trials at 500), and kept in between.
+
+A fit costs tens of likelihood evaluations, each cubic in the trials, while the hyperparameters
+of hundreds of trials move little with one more; the posterior still conditions on every trial.
+"""
+
+
+def needs_refit(n_trials: int, fitted: int) -> bool:
+    """Whether hyperparameters last fitted to ``fitted`` trials are refitted for ``n_trials``."""
+    return n_trials < ALWAYS_REFIT_BELOW or n_trials >= fitted * REFIT_GROWTH
+
+
 def by_contribution(parents: Sequence[TrialView], usable: Sequence[TrialView]) -> list[TrialView]:
     """``parents`` (a Pareto set) by exclusive hypervolume contribution, largest first.
 
@@ -255,7 +272,8 @@ class Planner:
         self._batches: dict[tuple[Any, ...], tuple[list[Choice], ...]] = {}
         self._cheap_values: dict[str, tuple[float, ...] | None] = {}
         self._pools: dict[tuple[Any, ...], _Pool] = {}
-        self._warm: dict[tuple[Any, ...], list[dict[str, torch.Tensor]]] = {}
+        # Per search space: the last GP hyperparameters, and the trials they were fitted to.
+        self._warm: dict[tuple[Any, ...], tuple[list[dict[str, torch.Tensor]], int]] = {}
 
     # -- CellSpace stages ---------------------------------------------------------------------
     def plan_cells(
@@ -517,10 +535,13 @@ class Planner:
             cat_dims=encoding.cat_dims,
             num_dims=encoding.num_dims,
         )
-        warm_starts = self._warm.get(warm) if warm is not None else None
-        ranking = _ranking.rank(problem, q, selection=self.selection, warm_starts=warm_starts)
-        if warm is not None:
-            self._warm[warm] = ranking.hyperparameters
+        warm_starts, fitted = self._warm.get(warm, (None, 0)) if warm is not None else (None, 0)
+        refit = needs_refit(len(train), fitted)
+        ranking = _ranking.rank(
+            problem, q, selection=self.selection, warm_starts=warm_starts, refit=refit
+        )
+        if warm is not None and (refit or warm_starts is None):
+            self._warm[warm] = (ranking.hyperparameters, len(train))
         choices = []
         for position in ranking.order:
             prediction = {

@@ -107,17 +107,20 @@ def rank(
     *,
     selection: str = "ehvi",
     warm_starts: Sequence[dict[str, torch.Tensor] | None] | None = None,
+    refit: bool = True,
     max_exact: int | None = None,
 ) -> Ranking:
     """Rank ``problem``'s candidates; the first ``q`` are chosen jointly.
 
-    ``max_exact`` caps the candidates the Monte Carlo acquisition of a joint batch (``q > 1``)
-    scores after the closed-form screen. Default ``_acquisition.MAX_EXACT_CANDIDATES``.
+    ``warm_starts`` are the hyperparameters of an earlier ranking's GPs; with ``refit=False``
+    they are kept as they are instead of refitted. ``max_exact`` caps the candidates the Monte
+    Carlo acquisition of a joint batch (``q > 1``) scores after the closed-form screen.
+    Default ``_acquisition.MAX_EXACT_CANDIDATES``.
     """
     if max_exact is None:
         max_exact = _acquisition.MAX_EXACT_CANDIDATES
     with single_thread():
-        return _rank(problem, q, selection, warm_starts, max_exact)
+        return _rank(problem, q, selection, warm_starts, refit, max_exact)
 
 
 def _rank(
@@ -125,6 +128,7 @@ def _rank(
     q: int,
     selection: str,
     warm_starts: Sequence[dict[str, torch.Tensor] | None] | None,
+    refit: bool,
     max_exact: int,
 ) -> Ranking:
     p = problem
@@ -176,6 +180,7 @@ def _rank(
             p.num_dims,
             cost_dims=cost_dims,
             warm_start=warm(column),
+            refit=refit,
         )
         mean, std = _surrogate.predict(gp, cand_Z)
         hypers[column] = _surrogate.hyperparameters(gp)
@@ -188,6 +193,7 @@ def _rank(
                 [] if cost_dims else p.num_dims,
                 cost_dims=cost_dims,
                 warm_start=warm(e + column),
+                refit=refit,
             )
             floor_probability[:, objective] = _surrogate.predict(classifier, cand_Z)[0].clamp(
                 0.0, 1.0

@@ -93,6 +93,7 @@ def fit_gp(
     *,
     cost_dims: Sequence[int] = (),
     warm_start: Mapping[str, torch.Tensor] | None = None,
+    refit: bool = True,
     seed: int = 0,
 ) -> SingleTaskGP:
     """Fit a GP to encodings ``X`` (``n x d``) and values ``y`` (``n``), maximizing the MLL.
@@ -111,6 +112,9 @@ def fit_gp(
         warm_start:
             Hyperparameters (:func:`hyperparameters` of an earlier fit) to start from: fewer
             iterations, and predictions that change smoothly from trial to trial.
+        refit:
+            With a usable ``warm_start``, ``False`` keeps its hyperparameters as they are (the
+            model only conditions on ``X`` and ``y``).
         seed:
             Seeds the restarts BoTorch draws when a fit fails, so equal data give equal fits.
     """
@@ -128,9 +132,13 @@ def fit_gp(
     if warm_start is not None:
         try:
             model.load_state_dict(dict(warm_start), strict=False)
-            max_iter = WARM_MAX_ITER
         except RuntimeError:  # A different encoding: start cold.
             pass
+        else:
+            if not refit:
+                model.eval()
+                return model
+            max_iter = WARM_MAX_ITER
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

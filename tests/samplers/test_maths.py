@@ -12,7 +12,13 @@ import torch
 from optuna_devnas.samplers import _acquisition, _candidates, _ranking, _stages, _surrogate
 from optuna_devnas.samplers._encoding import ParamEncoding
 from optuna_devnas.samplers._pareto import pareto_mask
-from optuna_devnas.samplers._planning import Planner, TrialView, by_contribution, cell_encoding
+from optuna_devnas.samplers._planning import (
+    Planner,
+    TrialView,
+    by_contribution,
+    cell_encoding,
+    needs_refit,
+)
 from optuna_devnas.spaces import CellSpace
 
 OPS = ["none", "skip", "conv"]
@@ -140,6 +146,19 @@ def test_surrogate_predictions_match_botorch_posterior() -> None:
     assert std.tolist() == pytest.approx(posterior.variance.sqrt().reshape(-1).tolist(), abs=1e-6)
     warm = _surrogate.fit_gp(X, y, [0, 1], [2], warm_start=_surrogate.hyperparameters(gp))
     assert _surrogate.predict(warm, X[:5])[0].tolist() == pytest.approx(mean.tolist(), abs=0.05)
+
+
+def test_a_gp_kept_without_refit_conditions_on_new_trials() -> None:
+    torch.manual_seed(0)
+    X = torch.cat([torch.randint(0, 3, (14, 2)).double(), torch.rand(14, 1).double()], dim=1)
+    y = X[:, 0] - X[:, 2] + 0.1 * torch.randn(14, dtype=torch.float64)
+    fitted = _surrogate.hyperparameters(_surrogate.fit_gp(X[:12], y[:12], [0, 1], [2]))
+    kept = _surrogate.fit_gp(X, y, [0, 1], [2], warm_start=fitted, refit=False)
+    assert all(torch.equal(kept.state_dict()[name], value) for name, value in fitted.items())
+    assert len(kept.train_targets) == 14  # the hyperparameters of 12 trials, the data of 14
+    refitted = _surrogate.fit_gp(X, y, [0, 1], [2], warm_start=fitted)
+    assert any(not torch.equal(refitted.state_dict()[n], v) for n, v in fitted.items())
+    assert needs_refit(150, 149) and not needs_refit(520, 500) and needs_refit(525, 500)
 
 
 def test_warp_is_monotone_and_inverts() -> None:
