@@ -1,0 +1,330 @@
+"""Write ``docs/benchmarks-sampler.md`` from the results files of the sampler benchmarks.
+
+The page holds the current results only: every table is computed here from the JSON-lines
+records that ``benchmarks/nb201.py`` and ``benchmarks/cellspace.py`` appended (and the markdown
+``benchmarks/real_training.py`` wrote), beside the commands that made them. Each target the
+issues set is judged from the same records and printed as met or missed.
+
+Usage (from the repository root, after the commands printed in the page)::
+
+    .venv/bin/python -m benchmarks.sampler_page --results runs/sampler \\
+        --output docs/benchmarks-sampler.md
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+import json
+from pathlib import Path
+import platform
+from typing import Any
+
+import numpy as np
+
+from benchmarks._nb201_report import best_peers, gap_summary, markdown
+from benchmarks._nb201_run import problem_for, time_at
+from benchmarks._nb201_samplers import LABELS
+
+C10 = ("nb201", "cifar10", "raspi4")
+C100 = ("nb201", "cifar100", "hwnb360_c100_pixel_litert_lat_ms_median")
+CELLS = ("cellspace", "digits", "latency_ms")
+TWO = ("error", "latency")
+THREE = ("error", "latency", "params")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``sampler`` at ``budget`` trials no worse than ``than`` (a number or the best peer)."""
+
+    sampler: str
+    budget: int
+    than: float | None = None
+    peer_budget: int | None = None
+
+    def judge(self, summary: dict[str, dict[int, tuple[float, float, float, int]]]) -> str:
+        mine = summary.get(self.sampler, {}).get(self.budget)
+        if mine is None:
+            return f"{LABELS[self.sampler]} at {self.budget} trials: not measured"
+        if self.than is not None:
+            ok = mine[0] <= self.than
+            return (
+                f"{LABELS[self.sampler]} at {self.budget} trials: median gap {mine[0]:.2f}% "
+                f"(target <= {self.than}): **{'met' if ok else 'missed'}**"
+            )
+        budget = self.peer_budget or self.budget
+        best = best_peers(summary, [budget]).get(budget)
+        if best is None:
+            return f"{LABELS[self.sampler]} at {self.budget} trials: no peer at {budget}"
+        ok = mine[0] <= best[1]
+        return (
+            f"{LABELS[self.sampler]} at {self.budget} trials: median gap {mine[0]:.2f}% against "
+            f"the best peer at {budget} trials, {LABELS[best[0]]} {best[1]:.2f}% (ratio "
+            f"{mine[0] / best[1]:.2f}): **{'met' if ok else 'missed'}**"
+            if best[1] > 0
+            else f"best peer at {budget} has no gap"
+        )
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    problem: tuple[str, str, str]
+    objectives: tuple[str, ...]
+    budgets: tuple[int, ...]
+    commands: str
+    targets: tuple[Target, ...] = ()
+
+
+PEERS_C10 = "--samplers random,tpe,nsga2,gp"
+SECTIONS = (
+    Section(
+        "NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4, two objectives",
+        C10,
+        TWO,
+        (25, 50, 100, 200),
+        """python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 \\
+    --samplers random,tpe,nsga2,gp
+python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 --samplers dpp-cheap
+python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 --budgets 25,50,100 \\
+    --samplers dpp""",
+        (
+            Target("dpp-cheap", 50, than=0.5),
+            Target("dpp-cheap", 100, than=0.2),
+            Target("dpp", 100, peer_budget=200),
+        ),
+    ),
+    Section(
+        "NAS-Bench-201, CIFAR-100 vs Pixel (LiteRT), two objectives",
+        C100,
+        TWO,
+        (25, 50, 100, 200),
+        """C100=cifar100:hwnb360_c100_pixel_litert_lat_ms_median
+python -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers random,tpe,nsga2,gp
+python -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers dpp-cheap
+python -m benchmarks.nb201 $R --problem $C100 --seeds 10 --budgets 25,50,100 --samplers dpp""",
+        (Target("dpp-cheap", 100, peer_budget=200), Target("dpp", 100, peer_budget=200)),
+    ),
+    Section(
+        "NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4 vs parameters, three objectives",
+        C10,
+        THREE,
+        (25, 50, 100, 200),
+        """P3="--objectives error,latency,params"
+python -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --seeds 10 \\
+    --samplers random,tpe,nsga2,gp
+python -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --seeds 10 --budgets 25,50,100 \\
+    --samplers dpp-cheap""",
+        (Target("dpp-cheap", 50, peer_budget=200),),
+    ),
+    Section(
+        "NAS-Bench-201, CIFAR-100 vs Pixel (LiteRT) vs parameters, three objectives",
+        C100,
+        THREE,
+        (25, 50, 100, 200),
+        """python -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 10 \\
+    --samplers random,tpe,nsga2,gp
+python -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 10 --budgets 25,50,100 \\
+    --samplers dpp-cheap""",
+        (Target("dpp-cheap", 50, peer_budget=200),),
+    ),
+    Section(
+        "CellSpace on digits: validation error vs measured latency",
+        CELLS,
+        TWO,
+        (20, 30, 60, 120),
+        """python -m benchmarks.cellspace $R --seeds 20 --objectives error,latency \\
+    --objectives error,latency,params""",
+        (Target("dpp-cheap", 30, peer_budget=120), Target("dpp-pareto", 30, peer_budget=120)),
+    ),
+    Section(
+        "CellSpace on digits: validation error vs measured latency vs parameters",
+        CELLS,
+        THREE,
+        (20, 30, 60, 120),
+        "(the same command as above)",
+        (Target("dpp-cheap", 30, peer_budget=120), Target("dpp-pareto", 30, peer_budget=120)),
+    ),
+)
+
+TIMING = Section(
+    "Time per trial at 500 and 1,000 trials",
+    C10,
+    TWO,
+    (25, 50, 100, 200, 500, 1000),
+    """python -m benchmarks.nb201 --results runs/sampler/timing.jsonl --resume \\
+    --problem cifar10:raspi4 --seeds 1 --budgets 200,500,1000 --samplers dpp-cheap,gp \\
+    --timing-samplers dpp-cheap,gp --timing-trials 1000 --jobs 2""",
+)
+
+
+def _load(folder: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                record["_file"] = path.name
+                records.append(record)
+    return records
+
+
+def _matches(record: dict[str, Any], problem: tuple[str, str, str], objectives: tuple) -> bool:
+    key = (record.get("kind", "nb201"), record["dataset"], record["device"])
+    return key == problem and tuple(record.get("objectives", TWO)) == objectives
+
+
+def _latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per sampler and seed: the longest finished run (ties: the last written)."""
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in records:
+        if record["error"]:
+            continue
+        key = (record["sampler"], record["seed"])
+        if key not in best or record["n_trials"] >= best[key]["n_trials"]:
+            best[key] = record
+    return list(best.values())
+
+
+def section_text(section: Section, records: list[dict[str, Any]]) -> str:
+    mine = _latest(
+        [
+            r
+            for r in records
+            if _matches(r, section.problem, section.objectives) and r["_file"] != "timing.jsonl"
+        ]
+    )
+    lines = [f"## {section.title}", "", "```", section.commands, "```", ""]
+    if not mine:
+        return "\n".join([*lines, "Not measured yet.", ""])
+    kind, dataset, device = section.problem
+    problem = problem_for(mine[0]["table"], dataset, device, section.objectives, kind)
+    lines.append(
+        f"True front: {len(problem.front)} architectures of {len(problem.values)}. "
+        "DPPSampler's source hash: "
+        + ", ".join(sorted({r["sampler_source"] for r in mine if r.get("sampler_source")}))
+        + "."
+    )
+    lines.append("")
+    text = markdown(mine, section.budgets, title=problem.title).split("\n", 1)[1]
+    lines.append(text.replace("\n### ", "\n#### "))
+    summary = gap_summary(mine, section.budgets)
+    if section.targets:
+        lines += ["Targets:", ""]
+        lines += [f"- {target.judge(summary)}" for target in section.targets]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def timing_text(records: list[dict[str, Any]]) -> str:
+    mine = [r for r in records if r["_file"] == "timing.jsonl" and not r["error"]]
+    lines = [f"## {TIMING.title}", "", "```", TIMING.commands, "```", ""]
+    if not mine:
+        return "\n".join([*lines, "Not measured yet.", ""])
+    points = (100, 200, 300, 500, 700, 1000)
+    lines += [
+        "Process CPU seconds per trial (ask + suggests + tell, one torch thread), median of the "
+        "5 trials ending with the n-th and, in brackets, the mean of the 50 trials ending with "
+        "it (DPPSampler alternates cheap local steps with whole-space steps and refits its GP "
+        "hyperparameters every 5% growth past 200 trials, so single trials vary).",
+        "",
+        "| sampler | " + " | ".join(f"at {n}" for n in points) + " |",
+        "| --- | " + " | ".join("---" for _ in points) + " |",
+    ]
+    for record in sorted(mine, key=lambda r: r["sampler"]):
+        cells = []
+        for n in points:
+            at = time_at(record, n, key="cpu")
+            window = record["cpu"][max(0, n - 50) : n]
+            cells.append(f"{at:.2f} ({np.mean(window):.2f})" if at is not None and window else "-")
+        lines.append(f"| {LABELS[record['sampler']]} | " + " | ".join(cells) + " |")
+    by = {r["sampler"]: r for r in mine}
+    if "dpp-cheap" in by and "gp" in by:
+        for n in (500, 1000):
+            a = (
+                np.mean(by["dpp-cheap"]["cpu"][n - 50 : n])
+                if len(by["dpp-cheap"]["cpu"]) >= n
+                else None
+            )
+            b = np.mean(by["gp"]["cpu"][n - 50 : n]) if len(by["gp"]["cpu"]) >= n else None
+            if a is not None and b is not None:
+                lines.append("")
+                lines.append(
+                    f"At {n} trials DPPSampler takes {a:.2f} s of CPU per trial against "
+                    f"GPSampler's {b:.2f} s (ratio {a / b:.2f}; means of the 50 trials ending "
+                    f"with the {n}-th): **{'met' if a <= b else 'missed'}** at 500."
+                    if n == 500
+                    else f"At {n} trials: {a:.2f} s against {b:.2f} s (ratio {a / b:.2f})."
+                )
+    lines.append("")
+    return "\n".join(lines)
+
+
+INTRO = """# Sampler benchmarks: DPPSampler against Optuna's samplers
+
+Written by `benchmarks/sampler_page.py` from the results files of the commands below; every
+number is computed from runs recorded there, and nothing is typed in by hand. Run everything
+from the repository root with the project's environment (`.venv/bin/python`, and
+`OMP_NUM_THREADS=1`), where
+
+    R="--results runs/sampler/<name>.jsonl --resume --timing-samplers="
+
+and each process appends to its own file (`--results` is repeatable; `--resume` skips runs
+already recorded with the same sampler source).
+
+- **Problems.** NAS-Bench-201 (`benchmarks/nb201.py`, `../shared/data/nb201/`): 15,625 cells,
+  test error against a device's latency, and optionally the parameter count; the objective
+  suggests the six edges define-by-run and looks the values up. CellSpace
+  (`benchmarks/cellspace.py`): the 456 architectures of the default `CellSpace`, every one
+  trained on digits and measured once (`benchmarks/data/cellspace_digits.csv.gz`, see
+  `benchmarks/data/README.md`); the objective calls `CellSpace.suggest`, so DPPSampler runs
+  DPP-Net's stages (6 one-layer cells, then 8 per stage: 30 trials are the four stages).
+- **Hypervolume gap** (`../shared/DESIGN.md` section 9): every objective min-max normalized
+  over the whole table, reference point 1.1 in each, `100 x (1 - HV(found) / HV(true
+  front))`, read along each run at every budget (the first `b` trials of a seed).
+- **Samplers**, at their defaults and seeded with the run's seed: `DPPSampler (cheap costs)`
+  gets every objective but the error as an exact cheap objective (a table look-up from the
+  parameters); `(cheap costs, Pareto rule)` the same with `selection="pareto"`; plain
+  `DPPSampler` models every objective. Peers: `RandomSampler`, `TPESampler`,
+  `NSGAIISampler(population_size=20)`, `GPSampler`.
+- **Time per trial** is the sampler's own: `study.ask()`, the suggests and `study.tell()`,
+  process CPU time (the machine has 2 cores and other jobs ran beside, so compare CPU times).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="runs/sampler", help="folder of *.jsonl results")
+    parser.add_argument("--real-training", help="markdown written by benchmarks.real_training")
+    parser.add_argument("--output", default="docs/benchmarks-sampler.md")
+    args = parser.parse_args(argv)
+    records = _load(Path(args.results))
+    parts = [INTRO]
+    versions = sorted(
+        {(r.get("sampler_source") or "") for r in records if r.get("sampler_source")}
+    )
+    parts.append(
+        f"Python {platform.python_version()}; {len(records)} runs recorded; DPPSampler source "
+        f"hashes in these records: {', '.join(versions) or '-'}.\n"
+    )
+    parts += [section_text(section, records) for section in SECTIONS]
+    parts.append(timing_text(records))
+    if args.real_training and Path(args.real_training).is_file():
+        parts += [
+            "## Real training: CellSpace on digits, three objectives",
+            "",
+            "```",
+            "python -m benchmarks.real_training --trials 60 --seeds 3 \\",
+            "    --cache runs/sampler/digits_errors.jsonl --output runs/sampler/real.md",
+            "```",
+            "",
+            Path(args.real_training).read_text(),
+        ]
+    text = "\n".join(parts).rstrip("\n") + "\n"
+    Path(args.output).write_text(text)
+    print(f"wrote {args.output}: {len(text.splitlines())} lines from {len(records)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
