@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     parser.add_argument("--max-layers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5, help="latency rounds (default 5)")
+    parser.add_argument(
+        "--readme", help="where to say how the table was made (default: README.md beside it)"
+    )
     args = parser.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
     if not args.seeds:
@@ -295,8 +298,32 @@ def main(argv: list[str] | None = None) -> int:
     count = write_table(output, rows(args, space, input_shape, errors, table, latency))
     about = describe(args, work, argv)
     (work / "about.md").write_text(about + "\n")
-    print(f"wrote {count} rows to {output}\n{about}", flush=True)
+    readme = Path(args.readme) if args.readme else output.parent / "README.md"
+    readme.write_text(README.format(name=output.name, rows=count, about=about))
+    print(f"wrote {count} rows to {output} and {readme}\n{about}", flush=True)
     return 0
+
+
+README = """# {name}
+
+{rows} rows, one per architecture of the default `CellSpace` (`max_layers=4`), written by
+`benchmarks/cellspace_table.py` (see its docstring; `benchmarks/cellspace.py` reads it).
+
+Columns: `architecture` (`str(Architecture)`), `network` (the canonical architecture whose
+training and measurement the row shares: a trailing `identity` builds the same network),
+`n_layers`, `val_error_mean`, `val_error_std` and `val_error_seeds` (`ValidationError` on
+digits, one fixed validation split, one value per training seed), `params` and `flops` of the
+deployed network, `latency_table_ms` (a `LatencyTable` profiled on the same machine) and
+`latency_ms` (the `Latency` objective at its defaults, one thread, batch 1, the median over
+interleaved rounds).
+
+How it was made:
+
+{about}
+
+To build the same table for your own data set, run the builder with `--data` (any name
+`optuna_devnas.data.load_data` takes; CIFAR needs `--data-root`) and another `--output`.
+"""
 
 
 if __name__ == "__main__":
