@@ -34,33 +34,20 @@ LOCAL_EVERY = 2
 """In a generic space, every ``LOCAL_EVERY``-th proposal is a local step.
 
 A local step ranks only one-parameter changes of the Pareto set (of its leading members, see
-``LOCAL_PARENTS``). Expected hypervolume improvement over a whole space trusts the surrogate's
-view of what matters: on NAS-Bench-201 it kept refining cells with a convolution on the edge
-that the best cells leave as a skip connection, a change the GP, fitted to op counts and
-positions, saw no reason to try. Local steps try such single changes of the best cells, and
-the GP learns from them (CIFAR-10 vs
-Raspberry Pi 4, seeds 0-3, median gap at 100 trials: 0.57% with no local steps, 0.47% with
-every third, 0.19% with every second proposal local).
+``LOCAL_PARENTS``): expected hypervolume improvement over the whole space trusts the
+surrogate's view of what matters, and single changes of the best cells that the surrogate sees
+no reason to try are often where the front improves (see ``docs/sampler.md``).
 """
 
 
 LOCAL_PARENTS = 3
 """With cheap objectives, a local step changes one parameter of the leading Pareto members.
 
-Members lead by their exclusive hypervolume contribution (:func:`by_contribution`); when their
-one-parameter changes are all taken, the next members join. Changing any member of the Pareto
-set spread the local steps over a dozen members whose changes mostly refine small stretches of
-the front, while on NAS-Bench-201 the best cells differ from a member found early (the cell with
-a 3x3 convolution on every edge) by one edge, which the surrogate, fitted to operation counts,
-ranked low. The leading members own the widest stretches, where one better cell adds the most.
-CIFAR-10 vs Raspberry Pi 4, cheap latency, 20 seeds, median gap at 25/50/100 trials:
-1.08/0.53/0.16% with every member, 1.06/0.39/0.20% with the three leading ones (mean over
-seeds at 100: 0.25% and 0.22%); alternating the two: 0.63/0.17 on seeds 0-9.
-
-Only with cheap objectives: when every objective is modelled, the same rule was worse at 100
-trials on 8 of the 9 seeds tried (median gap at 50/100 trials 1.00/0.50% against 0.89/0.41%
-with every member, seeds 0-8). There, changes of every member also teach the surrogate the
-cost of the front's cells, which cheap objectives give exactly.
+Members lead by their exclusive hypervolume contribution (:func:`by_contribution`), and when
+their one-parameter changes are all taken the next members join: the leading members own the
+widest stretches of the front, where one better cell adds the most. Without cheap objectives
+every member is a parent, since changes of every member also teach the surrogate the cost of
+the front's cells, which cheap objectives give exactly.
 """
 
 

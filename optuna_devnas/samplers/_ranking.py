@@ -290,13 +290,10 @@ class Warp:
     """``w = -log(best - y + c * span)``: a monotone warp of a maximized objective.
 
     Accuracy-like objectives have a long tail of bad values (untrainable networks at chance
-    level) and the differences that decide the Pareto front are tiny at the top. Modelling the
-    log of the distance to the best value seen (plus a margin ``c`` of the observed span, so
-    improvements stay finite) spreads the top and shrinks the tail; on NAS-Bench-201 it about
-    halved the hypervolume gap at 50 trials. The acquisition works on the warped values: the
-    warp preserves dominance, and it weighs gains near the best more. ``c = 0.02`` (about 1.7
-    accuracy points on NAS-Bench-201's CIFAR-10) beat 0.07 at 50 and 100 trials on the seeds
-    tried (0.005 and 0.01 were no better than 0.02).
+    level) while the differences that decide the Pareto front are tiny at the top. Modelling
+    the log of the distance to the best value seen (plus a margin ``c`` of the observed span,
+    so improvements stay finite) spreads the top and shrinks the tail. The acquisition works
+    on the warped values: the warp preserves dominance and weighs gains near the best more.
     """
 
     MARGIN = 0.02
@@ -327,17 +324,11 @@ def floor_of(y: torch.Tensor) -> torch.Tensor | None:
 
     A floor is the worst value shared exactly by at least ``FLOOR_MIN_TRIALS`` trials: a
     network that does not train predicts one class and scores chance level, the same number
-    for every such network (on NAS-Bench-201, 341 of 15,625 cells score exactly 10% on
-    CIFAR-10). Modelled by one GP with the rest, these trials are outliers that inflate its
-    variance everywhere: after seeing five cells whose output edges are all ``none``, it still
-    gave a sixth a 30% chance of beating an error of 90% (NAS-Bench-201, CIFAR-10, seed 8), and
-    a tenth of the first 50 trials went to such cells. Modelled apart, they are a classifier's
-    business, and the GP sees networks that trained. The classifier is a GP regression of the
-    floor indicator; with cheap objectives it reads only their cost features, because the
-    cheapest networks are the ones that do not train, while a kernel over the encoding keeps
-    its prior doubt about every unseen cell (NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4, 20
-    seeds, median gap at 25/50/100 trials: 1.26/0.63/0.18% without a floor, 1.29/0.54/0.20%
-    with an encoding classifier, 1.25/0.43/0.19% with a cost classifier).
+    for every such network. Modelled by one GP with the rest, these trials are outliers that
+    inflate its variance everywhere; modelled apart, they are a classifier's business (a GP
+    regression of the floor indicator; with cheap objectives it reads only their cost features,
+    since the cheapest networks are the ones that do not train), and the GP sees the networks
+    that trained.
     """
     if len(y) == 0:
         return None

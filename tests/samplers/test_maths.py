@@ -208,15 +208,23 @@ def test_cost_scale_spreads_the_cheap_end() -> None:
     assert float(z[2] - z[0]) > 0.3
 
 
-def test_gp_extrapolates_the_cost_trend_below_the_cheapest_trial() -> None:
-    # Value rises with cost over [0.5, 1]; a candidate at cost 0 lies beyond the data. A
-    # constant prior mean would pull its prediction back to the average (about 2.25).
+def test_cost_trend_holds_below_the_cheapest_trial() -> None:
+    # Value rises with cost over [0.5, 1]. Inside the data the trend carries the prediction;
+    # below the cheapest trial it stays at that trial's level instead of extrapolating (a
+    # constant prior mean would pull it back to the average, about 2.25).
     X = torch.linspace(0.5, 1.0, 8, dtype=torch.float64).reshape(-1, 1)
     y = 3.0 * X[:, 0] + 0.01 * torch.sin(17.0 * X[:, 0])
     gp = _surrogate.fit_gp(X, y, [], [], cost_dims=[0])
-    mean, _ = _surrogate.predict(gp, torch.tensor([[0.0], [0.75]], dtype=torch.float64))
-    assert mean[0] < float(y.min()) - 0.5
-    assert mean[1] == pytest.approx(2.25, abs=0.1)
+    probe = torch.tensor([[0.0], [0.5], [0.75]], dtype=torch.float64)
+    mean, _ = _surrogate.predict(gp, probe)
+    assert mean[2] == pytest.approx(2.25, abs=0.1)
+    assert mean[0] == pytest.approx(float(mean[1]), abs=0.3)  # flat below 0.5, near y(0.5)
+    assert mean[0] < 2.0  # not the average network
+    # The lowest cost is the data's, not a warm start's.
+    warm = _surrogate.fit_gp(
+        X[4:], y[4:], [], [], cost_dims=[0], warm_start=_surrogate.hyperparameters(gp)
+    )
+    assert float(warm.mean_module.lowest) == pytest.approx(float(X[4, 0]))
 
 
 def test_gp_reads_cheap_objectives_as_features() -> None:
