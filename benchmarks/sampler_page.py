@@ -72,22 +72,15 @@ class Section:
     problem: tuple[str, str, str]
     objectives: tuple[str, ...]
     budgets: tuple[int, ...]
-    commands: str
     targets: tuple[Target, ...] = ()
 
 
-PEERS_C10 = "--samplers random,tpe,nsga2,gp"
 SECTIONS = (
     Section(
         "NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4, two objectives",
         C10,
         TWO,
         (25, 50, 100, 200),
-        """python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 \\
-    --samplers random,tpe,nsga2,gp
-python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 --samplers dpp-cheap
-python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 --budgets 25,50,100 \\
-    --samplers dpp""",
         (
             Target("dpp-cheap", 50, than=0.5),
             Target("dpp-cheap", 100, than=0.2),
@@ -99,22 +92,13 @@ python -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 --budgets 25,5
         C100,
         TWO,
         (25, 50, 100, 200),
-        """C100=cifar100:hwnb360_c100_pixel_litert_lat_ms_median
-python -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers random,tpe,nsga2,gp
-python -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers dpp-cheap
-python -m benchmarks.nb201 $R --problem $C100 --seeds 10 --budgets 25,50,100 --samplers dpp""",
-        (Target("dpp-cheap", 100, peer_budget=200), Target("dpp", 100, peer_budget=200)),
+        (Target("dpp-cheap", 100, peer_budget=200),),
     ),
     Section(
         "NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4 vs parameters, three objectives",
         C10,
         THREE,
         (25, 50, 100, 200),
-        """P3="--objectives error,latency,params"
-python -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --seeds 10 \\
-    --samplers random,tpe,nsga2,gp
-python -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --seeds 10 --budgets 25,50,100 \\
-    --samplers dpp-cheap""",
         (Target("dpp-cheap", 50, peer_budget=200),),
     ),
     Section(
@@ -122,10 +106,6 @@ python -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --seeds 10 --budgets 
         C100,
         THREE,
         (25, 50, 100, 200),
-        """python -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 10 \\
-    --samplers random,tpe,nsga2,gp
-python -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 10 --budgets 25,50,100 \\
-    --samplers dpp-cheap""",
         (Target("dpp-cheap", 50, peer_budget=200),),
     ),
     Section(
@@ -133,8 +113,6 @@ python -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 10 --budgets 25,50,100
         CELLS,
         TWO,
         (20, 30, 60, 120),
-        """python -m benchmarks.cellspace $R --seeds 20 --objectives error,latency \\
-    --objectives error,latency,params""",
         (Target("dpp-cheap", 30, peer_budget=120), Target("dpp-pareto", 30, peer_budget=120)),
     ),
     Section(
@@ -142,7 +120,6 @@ python -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 10 --budgets 25,50,100
         CELLS,
         THREE,
         (20, 30, 60, 120),
-        "(the same command as above)",
         (Target("dpp-cheap", 30, peer_budget=120), Target("dpp-pareto", 30, peer_budget=120)),
     ),
 )
@@ -152,9 +129,6 @@ TIMING = Section(
     C10,
     TWO,
     (25, 50, 100, 200, 500, 1000),
-    """python -m benchmarks.nb201 --results runs/sampler/timing.jsonl --resume \\
-    --problem cifar10:raspi4 --seeds 1 --budgets 200,500,1000 --samplers dpp-cheap,gp \\
-    --timing-samplers dpp-cheap,gp --timing-trials 1000 --jobs 2""",
 )
 
 
@@ -194,7 +168,7 @@ def section_text(section: Section, records: list[dict[str, Any]]) -> str:
             if _matches(r, section.problem, section.objectives) and r["_file"] != "timing.jsonl"
         ]
     )
-    lines = [f"## {section.title}", "", "```", section.commands, "```", ""]
+    lines = [f"## {section.title}", ""]
     if not mine:
         return "\n".join([*lines, "Not measured yet.", ""])
     kind, dataset, device = section.problem
@@ -218,7 +192,7 @@ def section_text(section: Section, records: list[dict[str, Any]]) -> str:
 
 def timing_text(records: list[dict[str, Any]]) -> str:
     mine = [r for r in records if r["_file"] == "timing.jsonl" and not r["error"]]
-    lines = [f"## {TIMING.title}", "", "```", TIMING.commands, "```", ""]
+    lines = [f"## {TIMING.title}", ""]
     if not mine:
         return "\n".join([*lines, "Not measured yet.", ""])
     points = (100, 200, 300, 500, 700, 1000)
@@ -262,15 +236,8 @@ def timing_text(records: list[dict[str, Any]]) -> str:
 
 INTRO = """# Sampler benchmarks: DPPSampler against Optuna's samplers
 
-Written by `benchmarks/sampler_page.py` from the results files of the commands below; every
-number is computed from runs recorded there, and nothing is typed in by hand. Run everything
-from the repository root with the project's environment (`.venv/bin/python`, and
-`OMP_NUM_THREADS=1`), where
-
-    R="--results runs/sampler/<name>.jsonl --resume --timing-samplers="
-
-and each process appends to its own file (`--results` is repeatable; `--resume` skips runs
-already recorded with the same sampler source).
+Written by `benchmarks/sampler_page.py` from the results files of the scripts below; every
+number is computed from runs recorded there, and nothing is typed in by hand.
 
 - **Problems.** NAS-Bench-201 (`benchmarks/nb201.py`, `../shared/data/nb201/`): 15,625 cells,
   test error against a device's latency, and optionally the parameter count; the objective
@@ -288,8 +255,32 @@ already recorded with the same sampler source).
   `DPPSampler` models every objective. Peers: `RandomSampler`, `TPESampler`,
   `NSGAIISampler(population_size=20)`, `GPSampler`.
 - **Time per trial** is the sampler's own: `study.ask()`, the suggests and `study.tell()`,
-  process CPU time (the machine has 2 cores and other jobs ran beside, so compare CPU times).
+  process CPU time (the machine has 2 cores and the three scripts ran side by side, so compare
+  CPU times, not wall-clock).
+- On a table, DPPSampler's CellSpace stages are deterministic (the seed only draws fillers and
+  what the independent sampler samples): its seeds give the same run.
 """
+
+
+def scripts_text() -> str:
+    """The scripts that made the records, verbatim, so the page cannot drift from them."""
+    root = Path(__file__).resolve().parent
+    parts = ["## How to reproduce", "", "From the repository root, side by side:", ""]
+    for name in ("sampler_peers.sh", "sampler_dpp.sh"):
+        parts += [
+            f"`benchmarks/{name}`:",
+            "",
+            "```bash",
+            (root / name).read_text().strip(),
+            "```",
+            "",
+        ]
+    parts += [
+        "then `.venv/bin/python -m benchmarks.sampler_page` writes this page (and reads",
+        "`runs/sampler/retarget.md`, which the retarget benchmark writes).",
+        "",
+    ]
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="docs/benchmarks-sampler.md")
     args = parser.parse_args(argv)
     records = _load(Path(args.results))
-    parts = [INTRO]
+    parts = [INTRO, scripts_text()]
     versions = sorted(
         {(r.get("sampler_source") or "") for r in records if r.get("sampler_source")}
     )
@@ -309,6 +300,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parts += [section_text(section, records) for section in SECTIONS]
     parts.append(timing_text(records))
+    retarget = Path(args.results) / "retarget.md"
+    if retarget.is_file():
+        parts += [
+            "## One search, many devices: retargeted searches on NAS-Bench-201",
+            "",
+            "`benchmarks/retarget.py` (the last command of `sampler_dpp.sh b`); see",
+            "[retarget.md](retarget.md).",
+            "",
+            retarget.read_text(),
+        ]
     if args.real_training and Path(args.real_training).is_file():
         parts += [
             "## Real training: CellSpace on digits, three objectives",
