@@ -244,7 +244,7 @@ class Planner:
         self,
         *,
         k: int,
-        selection: str,
+        selection: _ranking.Selection,
         cheap: Mapping[int, CheapFunction],
         signs: Sequence[float],
         n_startup_trials: int,

@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from optuna_devnas.samplers import _acquisition, _surrogate
 from optuna_devnas.samplers._pareto import pareto_mask
+
+if TYPE_CHECKING:
+    from botorch.models import SingleTaskGP
+
+Selection = Literal["ehvi", "pareto"]
+"""How candidates are chosen: expected hypervolume improvement, or DPP-Net's Pareto rule."""
 
 
 @dataclass
@@ -105,66 +112,152 @@ def rank(
     problem: Problem,
     q: int,
     *,
-    selection: str = "ehvi",
+    selection: Selection = "ehvi",
     warm_starts: Sequence[dict[str, torch.Tensor] | None] | None = None,
     refit: bool = True,
-    max_exact: int | None = None,
 ) -> Ranking:
     """Rank ``problem``'s candidates; the first ``q`` are chosen jointly.
 
-    ``warm_starts`` are the hyperparameters of an earlier ranking's GPs; with ``refit=False``
-    they are kept as they are instead of refitted. ``max_exact`` caps the candidates the Monte
-    Carlo acquisition of a joint batch (``q > 1``) scores after the closed-form screen.
-    Default ``_acquisition.MAX_EXACT_CANDIDATES``.
+    Four steps: the GPs' inputs (:func:`features`), one GP per expensive objective and its
+    floor classifier (:func:`fit_models`), the candidates' predicted outcomes
+    (:func:`predict`), and the order (:func:`select`). ``warm_starts`` are the
+    hyperparameters of an earlier ranking's GPs; with ``refit=False`` they are kept as they
+    are instead of refitted.
     """
-    if max_exact is None:
-        max_exact = _acquisition.MAX_EXACT_CANDIDATES
     with single_thread():
-        return _rank(problem, q, selection, warm_starts, refit, max_exact)
+        inputs = features(problem)
+        models = fit_models(problem, inputs, warm_starts, refit)
+        prediction = predict(problem, inputs, models)
+        result = Ranking(
+            order=[],
+            mean=prediction.own_mean,
+            std=prediction.own_std,
+            expensive=models.expensive,
+            hyperparameters=models.hyperparameters,
+        )
+        if len(inputs.candidates):
+            result.order = select(problem, inputs, models, prediction, q, selection)
+        return result
 
 
-def _rank(
+@dataclass
+class Inputs:
+    """The GPs' inputs, ``[encoding | cheap values scaled to [0, 1] | cost features]``.
+
+    The deterministic models of the cheap objectives read the middle columns, the GPs'
+    kernels the others: each cheap objective is also a GP feature, on a log scale of the
+    distance to its best value (:class:`_CostScale`), since a network's cost says much about
+    what it computes and it is known exactly for every candidate.
+
+    Args:
+        train:
+            Completed trials, ``n x D``.
+        candidates:
+            Candidates, ``N x D``.
+        pending:
+            Running trials, ``p x D``.
+        low:
+            Per cheap objective, the lowest value (``c``), for the scaled columns.
+        span:
+            Per cheap objective, the span (``c``; 1 where it is 0).
+        width:
+            Columns of the encoding (the scaled cheap values start there).
+        cost_dims:
+            Columns of the cost features.
+    """
+
+    train: torch.Tensor
+    candidates: torch.Tensor
+    pending: torch.Tensor
+    low: torch.Tensor
+    span: torch.Tensor
+    width: int
+    cost_dims: list[int]
+
+    def scaled_cheap(self, rows: torch.Tensor) -> torch.Tensor:
+        """The scaled cheap columns of ``rows`` (``k x D``), ``k x c``."""
+        return rows[:, self.width : self.width + len(self.cost_dims)]
+
+
+def features(problem: Problem) -> Inputs:
+    """The GP inputs of the trials, candidates and running trials of ``problem``."""
+    p = problem
+    every = torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap])
+    low, span = min_max(every)
+    costs = _CostScale(every)
+    width = p.train_X.shape[1]
+
+    def rows(X: torch.Tensor, cheap: torch.Tensor) -> torch.Tensor:
+        return torch.cat([X, (cheap - low) / span, costs(cheap)], dim=1)
+
+    return Inputs(
+        train=rows(p.train_X, p.train_cheap),
+        candidates=rows(p.cand_X, p.cand_cheap),
+        pending=rows(p.pending_X, p.pending_cheap),
+        low=low,
+        span=span,
+        width=width,
+        cost_dims=[width + len(p.cheap) + j for j in range(len(p.cheap))],
+    )
+
+
+@dataclass
+class Models:
+    """The fitted models of the expensive objectives.
+
+    Args:
+        expensive:
+            The objective index of each model, ``e``.
+        gps:
+            Per expensive objective, its GP over the networks that trained (warped values).
+        warps:
+            Per expensive objective, the :class:`Warp` its GP models.
+        classifiers:
+            Per expensive objective, the GP regression of the floor indicator, or ``None``
+            without a floor (see :func:`floor_of`).
+        floor_value:
+            Per objective (``m``), the warped floor value (0 where there is none).
+        observed:
+            The completed trials' outcomes as the acquisition compares them, ``n x m``: warped
+            for expensive, scaled to ``[0, 1]`` for cheap objectives.
+    """
+
+    expensive: list[int]
+    gps: list[SingleTaskGP]
+    warps: list[Warp]
+    classifiers: list[SingleTaskGP | None]
+    floor_value: torch.Tensor
+    observed: torch.Tensor
+
+    @property
+    def hyperparameters(self) -> list[dict[str, torch.Tensor]]:
+        """Per GP, then per classifier (empty without one), for warm starts."""
+        return [_surrogate.hyperparameters(gp) for gp in self.gps] + [
+            _surrogate.hyperparameters(c) if c is not None else {} for c in self.classifiers
+        ]
+
+
+def fit_models(
     problem: Problem,
-    q: int,
-    selection: str,
+    inputs: Inputs,
     warm_starts: Sequence[dict[str, torch.Tensor] | None] | None,
     refit: bool,
-    max_exact: int,
-) -> Ranking:
+) -> Models:
+    """One GP per expensive objective; a floor classifier beside it where there is a floor."""
     p = problem
     m = p.train_Y.shape[1]
-    cheap = list(p.cheap)
-    expensive = [i for i in range(m) if i not in cheap]
-    d = p.train_X.shape[1]
-    # Inputs are [encoding | cheap values scaled to [0, 1] | cheap values as features]; the
-    # deterministic models read the middle columns, the GPs' kernels the others.
-    low, span = min_max(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
-    # The GPs also read each cheap objective as a feature, on a log scale of the distance to
-    # its best value (``_CostScale``), through an additive kernel of its own: a network's cost
-    # says much about what it computes, and it is known exactly for every candidate.
-    costs = _CostScale(torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap]))
-    train_Z = torch.cat([p.train_X, (p.train_cheap - low) / span, costs(p.train_cheap)], dim=1)
-    cand_Z = torch.cat([p.cand_X, (p.cand_cheap - low) / span, costs(p.cand_cheap)], dim=1)
-    pending_Z = torch.cat(
-        [p.pending_X, (p.pending_cheap - low) / span, costs(p.pending_cheap)], dim=1
-    )
-    cost_dims = [d + len(cheap) + j for j in range(len(cheap))]
-    n_cand = len(cand_Z)
-
-    # Expensive objectives are modelled, and compared, on a log scale of the distance to the
-    # best value seen (see ``Warp``).
-    train_Y = p.train_Y.clone()
+    expensive = [i for i in range(m) if i not in p.cheap]
     e = len(expensive)
-    gps, means, stds, warps = [], [], [], []
-    hypers: list[dict[str, torch.Tensor]] = [{} for _ in range(2 * e)]
-    floor_probability = torch.zeros(n_cand, m, dtype=torch.float64)
-    floor_value = torch.zeros(m, dtype=torch.float64)
 
     def warm(index: int) -> dict[str, torch.Tensor] | None:
         if warm_starts is None or index >= len(warm_starts):
             return None
         return warm_starts[index] or None
 
+    observed = p.train_Y.clone()
+    for column, objective in enumerate(p.cheap):
+        observed[:, objective] = inputs.scaled_cheap(inputs.train)[:, column]
+    models = Models(expensive, [], [], [], torch.zeros(m, dtype=torch.float64), observed)
     for column, objective in enumerate(expensive):
         y = p.train_Y[:, objective]
         # Trials on the floor (see ``floor_of``) are left out of the GP, which models the
@@ -172,118 +265,174 @@ def _rank(
         on_floor = floor_of(y)
         trained = ~on_floor if on_floor is not None else torch.ones_like(y, dtype=torch.bool)
         warp = Warp(y[trained])
-        train_Y[:, objective] = warp(y)
-        gp = _surrogate.fit_gp(
-            train_Z[trained],
-            train_Y[trained, objective],
-            p.cat_dims,
-            p.num_dims,
-            cost_dims=cost_dims,
-            warm_start=warm(column),
-            refit=refit,
+        observed[:, objective] = warp(y)
+        models.warps.append(warp)
+        models.gps.append(
+            _surrogate.fit_gp(
+                inputs.train[trained],
+                observed[trained, objective],
+                p.cat_dims,
+                p.num_dims,
+                cost_dims=inputs.cost_dims,
+                warm_start=warm(column),
+                refit=refit,
+            )
         )
-        mean, std = _surrogate.predict(gp, cand_Z)
-        hypers[column] = _surrogate.hyperparameters(gp)
+        classifier = None
         if on_floor is not None:
             # With exact costs the floor is read from them alone (see ``floor_of``).
             classifier = _surrogate.fit_gp(
-                train_Z,
+                inputs.train,
                 on_floor.to(torch.float64),
-                [] if cost_dims else p.cat_dims,
-                [] if cost_dims else p.num_dims,
-                cost_dims=cost_dims,
+                [] if inputs.cost_dims else p.cat_dims,
+                [] if inputs.cost_dims else p.num_dims,
+                cost_dims=inputs.cost_dims,
                 warm_start=warm(e + column),
                 refit=refit,
             )
-            floor_probability[:, objective] = _surrogate.predict(classifier, cand_Z)[0].clamp(
+            models.floor_value[objective] = float(warp(y.min().reshape(1))[0])
+        models.classifiers.append(classifier)
+    return models
+
+
+@dataclass
+class Prediction:
+    """Every candidate's predicted outcomes.
+
+    Args:
+        mean:
+            Per candidate and objective (``N x m``), as the acquisition compares them: the GP
+            mean of warped expensive objectives, the exact scaled value of cheap ones.
+        std:
+            Standard deviations, ``N x m`` (0 for cheap objectives).
+        floor:
+            The floor mixture of each outcome.
+        own_mean:
+            Per candidate and expensive objective (``N x e``), the mean in the objective's
+            own units (of the mixture with the floor where there is one), for the record.
+        own_std:
+            The matching standard deviations, ``N x e``.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    floor: _acquisition.Floor
+    own_mean: torch.Tensor
+    own_std: torch.Tensor
+
+
+def predict(problem: Problem, inputs: Inputs, models: Models) -> Prediction:
+    """The candidates' outcomes: GP marginals, floor probabilities and exact cheap values."""
+    p = problem
+    n_cand, m = len(inputs.candidates), p.train_Y.shape[1]
+    mean = torch.zeros(n_cand, m, dtype=torch.float64)
+    std = torch.zeros(n_cand, m, dtype=torch.float64)
+    probability = torch.zeros(n_cand, m, dtype=torch.float64)
+    own_mean = torch.zeros(n_cand, len(models.expensive), dtype=torch.float64)
+    own_std = torch.zeros_like(own_mean)
+    for column, objective in enumerate(models.expensive):
+        mean[:, objective], std[:, objective] = _surrogate.predict(
+            models.gps[column], inputs.candidates
+        )
+        classifier = models.classifiers[column]
+        if classifier is not None:
+            probability[:, objective] = _surrogate.predict(classifier, inputs.candidates)[0].clamp(
                 0.0, 1.0
             )
-            floor_value[objective] = float(warp(y.min().reshape(1))[0])
-            hypers[e + column] = _surrogate.hyperparameters(classifier)
-        gps.append(gp)
-        means.append(mean)
-        stds.append(std)
-        warps.append(warp)
-    mean = torch.stack(means, dim=1) if means else torch.zeros(n_cand, 0, dtype=torch.float64)
-    std = torch.stack(stds, dim=1) if stds else torch.zeros(n_cand, 0, dtype=torch.float64)
-    floor = _acquisition.Floor(floor_probability, floor_value)
-    # Predictions in the objectives' own units, for the record: the mixture's mean and
-    # standard deviation where there is a floor.
-    own_mean, own_std = mean.clone(), std.clone()
-    for column, (objective, warp) in enumerate(zip(expensive, warps, strict=True)):
-        gm, gs = warp.inverse(mean[:, column], std[:, column])
-        q_floor = floor_probability[:, objective]
+        # In the objective's own units: the mixture's mean and standard deviation.
+        gm, gs = models.warps[column].inverse(mean[:, objective], std[:, objective])
+        q_floor = probability[:, objective]
         worst = p.train_Y[:, objective].min()
         own_mean[:, column] = (1 - q_floor) * gm + q_floor * worst
         second = (1 - q_floor) * (gs**2 + gm**2) + q_floor * worst**2
         own_std[:, column] = (second - own_mean[:, column] ** 2).clamp_min(0).sqrt()
-    result = Ranking(
-        order=[], mean=own_mean, std=own_std, expensive=expensive, hyperparameters=hypers
+    for column, objective in enumerate(p.cheap):
+        mean[:, objective] = inputs.scaled_cheap(inputs.candidates)[:, column]
+    floor = _acquisition.Floor(probability, models.floor_value)
+    return Prediction(mean, std, floor, own_mean, own_std)
+
+
+def select(
+    problem: Problem,
+    inputs: Inputs,
+    models: Models,
+    prediction: Prediction,
+    q: int,
+    selection: Selection,
+) -> list[int]:
+    """The candidates' order: by exact expected (hypervolume) improvement, a joint batch of
+    ``q`` by BoTorch's Monte Carlo acquisitions, or by DPP-Net's Pareto rule."""
+    front = _evaluated_front(problem, inputs, models, q)
+    if problem.train_Y.shape[1] == 1:
+        return _select_single(inputs, models, prediction, front, q)
+    ref_point = _reference_point(models.observed, prediction.mean)
+    front = front[pareto_mask(front, deduplicate=True)] if len(front) else front
+    # The exact expected hypervolume improvement of each candidate alone, from independent
+    # Gaussian marginals and exact cheap values: for one proposal the acquisition itself.
+    screen = _acquisition.expected_hvi(
+        prediction.mean, prediction.std, front, ref_point, prediction.floor
     )
-    if n_cand == 0:
-        return result
-
-    # Every objective per candidate: predicted for expensive ones, exact for cheap ones.
-    full_mean = torch.zeros(n_cand, m, dtype=torch.float64)
-    full_std = torch.zeros(n_cand, m, dtype=torch.float64)
-    observed = train_Y.clone()
-    for column, objective in enumerate(expensive):
-        full_mean[:, objective] = mean[:, column]
-        full_std[:, objective] = std[:, column]
-    for column, objective in enumerate(cheap):
-        full_mean[:, objective] = (p.cand_cheap[:, column] - low[column]) / span[column]
-        observed[:, objective] = (p.train_cheap[:, column] - low[column]) / span[column]
-    feasible = observed[p.feasible.bool()]
-    if q == 1 and len(pending_Z):
-        # Running trials count as evaluated at their predicted mean ("kriging believer"), so
-        # parallel workers spread out instead of all chasing the same gain.
-        believed = torch.zeros(len(pending_Z), m, dtype=torch.float64)
-        for column, objective in enumerate(expensive):
-            believed[:, objective] = _surrogate.predict(gps[column], pending_Z)[0]
-        for column, objective in enumerate(cheap):
-            believed[:, objective] = pending_Z[:, d + column]
-        feasible = torch.cat([feasible, believed])
-
-    # The exact expected (hypervolume) improvement of each candidate alone, from independent
-    # Gaussian marginals and exact cheap values. For one proposal this is the acquisition
-    # itself; the Monte Carlo acquisitions below are for joint batches, where candidates
-    # interact, and see only the best ``max_exact`` by this score.
-    if m == 1:
-        best = float(feasible[:, 0].max()) if len(feasible) else float(observed[:, 0].min())
-        screen = _acquisition.expected_improvement(
-            full_mean[:, 0], full_std[:, 0], best, floor_probability[:, 0]
-        )
-        if not expensive or q == 1:
-            result.order = _by(screen + full_mean[:, 0] * 1e-12)
-            return result
-        result.order = _acquisition.rank_single(
-            gps[0], cand_Z, train_Z, q, pending=pending_Z, screen=screen, max_exact=max_exact
-        )
-        return result
-
-    ref_point = _reference_point(observed, full_mean)
-    front = feasible[pareto_mask(feasible, deduplicate=True)] if len(feasible) else feasible
-    screen = _acquisition.expected_hvi(full_mean, full_std, front, ref_point, floor)
     if selection == "pareto":
         # Within a front DPP-Net leaves the choice open: take the largest expected gain first.
-        for members in _acquisition.pareto_fronts(full_mean):
-            result.order.extend(sorted(members, key=lambda i: -float(screen[i])))
-        return result
-    if not expensive or q == 1:
-        result.order = _by(screen)
-        return result
-    model = _acquisition.joint_model(gps, _kinds(m, cheap, expensive), d)
-    result.order = _acquisition.rank_by_ehvi(
-        model,
-        cand_Z,
-        train_Z[p.feasible.bool()] if bool(p.feasible.any()) else train_Z,
+        order: list[int] = []
+        for members in _acquisition.pareto_fronts(prediction.mean):
+            order.extend(sorted(members, key=lambda i: -float(screen[i])))
+        return order
+    if not models.expensive or q == 1:
+        return _by(screen)
+    # A joint batch: the candidates interact, so the Monte Carlo acquisition ranks the best
+    # ``MAX_EXACT_CANDIDATES`` of the screen.
+    feasible = problem.feasible.bool()
+    return _acquisition.rank_by_ehvi(
+        _acquisition.joint_model(models.gps, _kinds(problem, models), inputs.width),
+        inputs.candidates,
+        inputs.train[feasible] if bool(feasible.any()) else inputs.train,
         ref_point,
         q,
-        pending=pending_Z,
+        pending=inputs.pending,
         screen=screen,
-        max_exact=max_exact,
     )
-    return result
+
+
+def _kinds(problem: Problem, models: Models) -> list[tuple[str, int]]:
+    """Per objective, ``("cheap", column)`` of its cheap value or ``("gp", index)`` of its GP."""
+    cheap, gps = list(problem.cheap), models.expensive
+    m = problem.train_Y.shape[1]
+    return [("cheap", cheap.index(i)) if i in cheap else ("gp", gps.index(i)) for i in range(m)]
+
+
+def _evaluated_front(problem: Problem, inputs: Inputs, models: Models, q: int) -> torch.Tensor:
+    """The feasible trials' outcomes (``k x m``), and for one proposal the running trials'.
+
+    Running trials count as evaluated at their predicted mean (a "kriging believer"), so
+    parallel workers spread out instead of all chasing the same gain; a joint batch counts
+    them inside its Monte Carlo acquisition instead.
+    """
+    feasible = models.observed[problem.feasible.bool()]
+    if q != 1 or not len(inputs.pending):
+        return feasible
+    m = problem.train_Y.shape[1]
+    believed = torch.zeros(len(inputs.pending), m, dtype=torch.float64)
+    for column, objective in enumerate(models.expensive):
+        believed[:, objective] = _surrogate.predict(models.gps[column], inputs.pending)[0]
+    for column, objective in enumerate(problem.cheap):
+        believed[:, objective] = inputs.scaled_cheap(inputs.pending)[:, column]
+    return torch.cat([feasible, believed])
+
+
+def _select_single(
+    inputs: Inputs, models: Models, prediction: Prediction, front: torch.Tensor, q: int
+) -> list[int]:
+    """One objective: expected improvement, and log noisy EI for a joint batch."""
+    mean, std = prediction.mean[:, 0], prediction.std[:, 0]
+    observed = models.observed[:, 0]
+    best = float(front[:, 0].max()) if len(front) else float(observed.min())
+    screen = _acquisition.expected_improvement(mean, std, best, prediction.floor.probability[:, 0])
+    if not models.expensive or q == 1:
+        return _by(screen + mean * 1e-12)
+    return _acquisition.rank_single(
+        models.gps[0], inputs.candidates, inputs.train, q, pending=inputs.pending, screen=screen
+    )
 
 
 class Warp:
@@ -337,12 +486,6 @@ def floor_of(y: torch.Tensor) -> torch.Tensor | None:
     if int(on_floor.sum()) < FLOOR_MIN_TRIALS or int((~on_floor).sum()) < FLOOR_MIN_TRAINED:
         return None
     return on_floor
-
-
-def _kinds(m: int, cheap: list[int], expensive: list[int]) -> list[tuple[str, int]]:
-    return [
-        ("cheap", cheap.index(i)) if i in cheap else ("gp", expensive.index(i)) for i in range(m)
-    ]
 
 
 def min_max(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ import json
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, get_args
 import warnings
 
 import numpy as np
@@ -32,6 +32,7 @@ from optuna_devnas.samplers._planning import (
     canonical_cell,
     cell_distributions,
 )
+from optuna_devnas.samplers._ranking import Selection
 from optuna_devnas.spaces import SPACE_ATTR, CellSpace
 
 STAGE_KEY = "DPPSampler:stage"
@@ -59,7 +60,7 @@ _FILLER_WAIT_SECONDS = 20.0
 
 Params = dict[str, Any]
 
-SELECTIONS = ("ehvi", "pareto")
+SELECTIONS: tuple[Selection, ...] = get_args(Selection)
 
 
 class DPPSampler(BaseSampler):
@@ -125,7 +126,7 @@ class DPPSampler(BaseSampler):
         *,
         space: CellSpace | None = None,
         k: int = 8,
-        selection: str = "ehvi",
+        selection: Selection = "ehvi",
         cheap_objectives: Mapping[int, Callable[[dict[str, Any]], float]] | None = None,
         n_startup_trials: int = 10,
         max_candidates: int = 2048,
