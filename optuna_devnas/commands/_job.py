@@ -378,14 +378,20 @@ class SearchJob:
             )
         except BudgetSpent:
             return
-        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
-            if not _failed_elsewhere(study, study.sampler.current_trial_id):
+        except Exception:
+            # Optuna cannot tell a trial another worker failed as stale meanwhile (this one
+            # stalled past the grace period); that worker queued it again.
+            lost = _failed_elsewhere(study, study.sampler.current_trial_id)
+            if lost is None:
                 raise
+            progress.lost(lost)
 
 
-def _failed_elsewhere(study: optuna.Study, trial_id: int | None) -> bool:
-    """Whether another worker failed this worker's trial (its heartbeat came too late)."""
+def _failed_elsewhere(study: optuna.Study, trial_id: int | None) -> int | None:
+    """The number of this worker's trial if another worker failed it (heartbeat too late)."""
     if trial_id is None:
-        return False
+        return None
     trial = study._storage.get_trial(trial_id)
-    return trial.state == optuna.trial.TrialState.FAIL and FAILURE_ATTR not in trial.user_attrs
+    if trial.state == optuna.trial.TrialState.FAIL and FAILURE_ATTR not in trial.user_attrs:
+        return trial.number
+    return None

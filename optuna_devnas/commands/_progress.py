@@ -119,6 +119,10 @@ class Progress:
         """Trial ``trial_id``'s objective starts now: its time counts from here."""
         self._starts[trial_id] = time.perf_counter()
 
+    def lost(self, number: int) -> None:
+        """Trial ``number`` was failed by another worker while this one still ran it."""
+        self._line(number, "-", "failed by another worker (no heartbeat within the grace period)")
+
     def waiting(self, running: int) -> None:
         """This worker waits for ``running`` trials of other workers (said once per count)."""
         if running != self._waiting:

@@ -258,3 +258,26 @@ def test_the_heartbeat_beats_while_the_sampler_plans(tmp_path: Path) -> None:
     ids = [t._trial_id for t in study.trials]
     assert seen == [{ids[0]}, {ids[1]}]
     assert all(json.dumps(t.system_attrs[WORKER_ATTR]).count(":") == 1 for t in study.trials)
+
+
+def test_a_worker_whose_trial_was_failed_by_another_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A worker stalled past the grace period (a long pause, a lost connection) finds its
+    # trial failed as stale by another worker, which queued it again: it must not crash.
+    (tmp_path / "obj.py").write_text(
+        "import optuna\n\n\ndef f(trial, space, data):\n"
+        "    if trial.number == 0:\n"
+        "        trial.storage.set_trial_state_values(\n"
+        "            trial._trial_id, optuna.trial.TrialState.FAIL\n"
+        "        )\n"
+        "    return 1.0\n"
+    )
+    storage = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    argv = ["search", "--storage", storage, "--objective", f"{tmp_path / 'obj.py'}:f"]
+    assert main([*argv, "--directions", "minimize", "--sampler", "random", "--trials", "2"]) == 0
+    states = [t.state for t in optuna.load_study(study_name="devnas", storage=storage).trials]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert "failed by another worker (no heartbeat within the grace period)" in (
+        capsys.readouterr().out
+    )
