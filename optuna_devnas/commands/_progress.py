@@ -85,12 +85,12 @@ class Progress:
         self._begin = time.perf_counter()
         self._starts: dict[int, float] = {}
         self._waiting = 0
+        self._header_due = False
         self._lock = threading.Lock()
 
     def header(self) -> None:
-        columns = "".join(f"  {n:>{w}}" for n, w in zip(self.names, self._widths))
-        start = f"{'done':>9} {'time':>7} {'trial':>6} {'stage':>6}"
-        self._print(f"{start}{columns}  {'secs':>6}  cell")
+        """Print the column names before the first line (none if no line follows)."""
+        self._header_due = True
 
     def count(self, study: optuna.Study) -> None:
         """Take the count of ended trials from ``study``."""
@@ -155,4 +155,9 @@ class Progress:
         if not self.enabled:
             return
         with self._lock:
+            if self._header_due:
+                self._header_due = False
+                columns = "".join(f"  {n:>{w}}" for n, w in zip(self.names, self._widths))
+                start = f"{'done':>9} {'time':>7} {'trial':>6} {'stage':>6}"
+                print(f"{start}{columns}  {'secs':>6}  cell", file=self.stream)
             print(line.rstrip(), file=self.stream, flush=True)

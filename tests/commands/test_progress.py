@@ -115,6 +115,9 @@ def test_waiting_is_said_once_per_count_and_disabled_progress_says_nothing() -> 
         "waiting for 2 trial(s) running in other workers",
         "waiting for 1 trial(s) running in other workers",
     ]
+    unused = io.StringIO()
+    Progress(names=["v"], n_trials=4, stream=unused).header()
+    assert unused.getvalue() == ""  # no trial ran: no column names either
     quiet = io.StringIO()
     silent = Progress(names=["v"], n_trials=4, stream=quiet, enabled=False)
     silent.header()
