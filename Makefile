@@ -9,14 +9,19 @@ PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constra
 
 .PHONY: install demo test lint typecheck pytest benchmarks clean
 
+# The first install takes a few minutes (torch, BoTorch, MLflow): say so, then what is done.
 $(BIN)/.installed: pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "make: creating $(VENV) and installing optuna-devnas with torch, BoTorch and MLflow" \
+		"(a few minutes the first time; later runs skip this)..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[test]'
-	touch $@
+	@touch $@
+	@echo "make: $(VENV) is ready."
 
 install: $(BIN)/.installed
 
 demo: install
+	@echo "make: running the demo search (examples/demo.py; the study is kept in demo.db)..."
 	PYTHONUNBUFFERED=1 $(BIN)/python examples/demo.py
 
 lint: install

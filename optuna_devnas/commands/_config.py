@@ -2,7 +2,9 @@
 
 A configuration comes from defaults, then a JSON or TOML file, then command-line flags. It is
 stored in the study's user attributes, which is how ``devnas worker`` joins a study with exactly
-the same objective. Unknown keys and wrong types are refused with one clear message.
+the same objective. Unknown keys, wrong types and contradictory values are refused with one
+clear message. Two configurations are the same search when they agree on everything but
+:data:`LOCATION_KEYS` (where the study is reached, not what it searches).
 """
 
 from __future__ import annotations
@@ -19,8 +21,47 @@ from optuna_devnas._errors import DevnasError
 CONFIG_ATTR = "devnas:config"
 """Study user attribute holding the search configuration."""
 
-OBJECTIVE_NAMES = ("val_error", "val_accuracy", "latency_ms", "params", "flops")
+OBJECTIVE_NAMES = ("val_error", "val_accuracy", "latency_ms", "params", "flops", "peak_memory")
 SAMPLER_NAMES = ("dpp", "tpe", "nsga2", "random")
+CONFIG_SUFFIXES = (".json", ".toml")
+
+LOCATION_KEYS = ("storage",)
+"""Keys that say where a study is reached, left out when two configurations are compared."""
+
+# Objectives that measure the same quantity: asking for two of them would give the sampler one
+# objective twice.
+_SAME_QUANTITY = [{"val_error", "val_accuracy"}]
+
+HELP = {
+    "study": "study name",
+    "storage": "Optuna storage URL (postgresql://... for many machines)",
+    "data": "digits, digits32, cifar10 or cifar100",
+    "data_root": "folder of CIFAR (never downloaded)",
+    "objectives": f"comma-separated, among {', '.join(OBJECTIVE_NAMES)}",
+    "objective": "a user objective file.py:function(trial, space, data) instead of --objectives",
+    "directions": "minimize/maximize per value the user objective returns, comma-separated",
+    "epochs": "training epochs per network",
+    "lr": "learning rate of the training",
+    "trials": "trials the study runs to an end, all workers together (see docs/cli.md)",
+    "sampler": f"one of {', '.join(SAMPLER_NAMES)}",
+    "seed": "seed of the data split, training and sampler",
+    "max_layers": "longest cell of the CellSpace",
+    "depths": "cells per dense stage, comma-separated",
+    "growth_rates": "growth rate per dense stage, comma-separated",
+    "stem_channels": "channels of the stem convolution",
+    "k": "networks trained per stage of the dpp sampler",
+    "device": "torch device where networks train and latency is measured",
+    "latency_threads": "CPU threads of latency measurements",
+    "latency_table": "JSON table from 'devnas profile': latency_ms is predicted from it",
+    "artifacts": "folder of trained weights (default: devnas-artifacts where the study is "
+    "created; stored as an absolute path)",
+    "tracking_uri": "MLflow tracking URI (empty: MLflow's default)",
+    "heartbeat_interval": "seconds between a running trial's heartbeats",
+    "grace_period": "seconds without heartbeat before a trial is failed and retried",
+    "max_retry": "retries of a trial whose worker died",
+    "max_failures": "trials failing in a row before the search stops",
+}
+"""What each key means (``devnas search --help``, ``docs/cli.md``)."""
 
 
 class ConfigError(DevnasError, ValueError):
@@ -31,11 +72,9 @@ class ConfigError(DevnasError, ValueError):
 class SearchConfig:
     """What ``devnas search`` runs (every field is also a command-line flag).
 
-    Args:
-        study: Study name. storage: Optuna storage URL. data: ``digits``, ``digits32``,
-        ``cifar10`` or ``cifar100``; data_root: folder of CIFAR. objectives: names among
-        ``OBJECTIVE_NAMES``, or ``objective`` as ``file.py:function`` taking
-        ``(trial, space, data)`` for a user-written objective (then ``directions`` is needed).
+    Every key, its default and its meaning are listed in :data:`HELP` and ``docs/cli.md``.
+    ``objectives`` are names among :data:`OBJECTIVE_NAMES`; ``objective`` is a user-written
+    ``file.py:function`` taking ``(trial, space, data)`` (then ``directions`` is needed).
     """
 
     study: str = "devnas"
@@ -54,13 +93,16 @@ class SearchConfig:
     depths: list[int] = field(default_factory=lambda: [2, 2, 2])
     growth_rates: list[int] = field(default_factory=lambda: [8, 16, 32])
     stem_channels: int = 16
+    k: int = 8
     device: str = "cpu"
     latency_threads: int = 1
-    artifacts: str = "devnas-artifacts"
+    latency_table: str | None = None
+    artifacts: str | None = None
     tracking_uri: str | None = None
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 3
+    max_failures: int = 5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -69,11 +111,42 @@ class SearchConfig:
         hints = get_type_hints(type(self))
         for item in fields(self):
             _check_type(item.name, getattr(self, item.name), hints[item.name])
+        for name in ("study", "storage"):
+            if not getattr(self, name).strip():
+                raise ConfigError(f"Got {name}={getattr(self, name)!r}, but expected a name.")
+        self._validate_objectives()
+        if self.sampler not in SAMPLER_NAMES:
+            raise ConfigError(
+                f"Got sampler={self.sampler!r}, but expected one of {SAMPLER_NAMES}."
+            )
+        for name in ("epochs", "trials", "max_layers", "latency_threads", "heartbeat_interval"):
+            _check_at_least(name, getattr(self, name), 1)
+        _check_at_least("k", self.k, 1)
+        _check_at_least("max_failures", self.max_failures, 1)
+        _check_at_least("max_retry", self.max_retry, 0)
+        if not self.lr > 0:
+            raise ConfigError(f"Got lr={self.lr!r}, but expected a positive number.")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ConfigError(
+                f"Got grace_period={self.grace_period}, but it must exceed "
+                f"heartbeat_interval={self.heartbeat_interval}."
+            )
+
+    def _validate_objectives(self) -> None:
         for name in self.objectives:
             if name not in OBJECTIVE_NAMES:
                 raise ConfigError(
                     f"Got objective {name!r}, but expected names among {OBJECTIVE_NAMES}."
                 )
+        twice = sorted({name for name in self.objectives if self.objectives.count(name) > 1})
+        twice += [
+            " and ".join(sorted(same)) for same in _SAME_QUANTITY if same <= set(self.objectives)
+        ]
+        if twice:
+            raise ConfigError(
+                f"Got objectives={self.objectives}, but {twice[0]} would be the same objective "
+                "twice; list each quantity once."
+            )
         if not self.objectives and self.objective is None:
             raise ConfigError("Got no objectives, but a search needs at least one.")
         if self.objective is not None:
@@ -88,17 +161,12 @@ class SearchConfig:
                     f"Got directions={self.directions!r}, but a custom objective needs a list "
                     "of 'minimize'/'maximize', one per value it returns."
                 )
-        if self.sampler not in SAMPLER_NAMES:
+        if self.latency_table is not None and (
+            self.objective is not None or "latency_ms" not in self.objectives
+        ):
             raise ConfigError(
-                f"Got sampler={self.sampler!r}, but expected one of {SAMPLER_NAMES}."
-            )
-        for name in ("epochs", "trials", "max_layers", "latency_threads", "heartbeat_interval"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"Got {name}={getattr(self, name)!r}, but expected >= 1.")
-        if self.grace_period <= self.heartbeat_interval:
-            raise ConfigError(
-                f"Got grace_period={self.grace_period}, but it must exceed "
-                f"heartbeat_interval={self.heartbeat_interval}."
+                f"Got latency_table={self.latency_table!r}, but it predicts the latency_ms "
+                "objective, which this search does not have."
             )
 
     @classmethod
@@ -117,6 +185,11 @@ class SearchConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> SearchConfig:
         path = Path(path)
+        if path.suffix not in CONFIG_SUFFIXES:
+            raise ConfigError(
+                f"Got configuration file {str(path)!r}, but expected a file ending in "
+                f"{' or '.join(CONFIG_SUFFIXES)} (JSON or TOML)."
+            )
         if not path.is_file():
             raise ConfigError(f"Configuration file {str(path)!r} does not exist.")
         text = path.read_text()
@@ -138,12 +211,28 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def search_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without :data:`LOCATION_KEYS`: what defines the search."""
+        return {k: v for k, v in self.to_dict().items() if k not in LOCATION_KEYS}
+
+    @property
+    def trains(self) -> bool:
+        """Whether trials train networks (and save their weights under ``artifacts``)."""
+        return self.objective is None and bool(
+            {"val_error", "val_accuracy"} & set(self.objectives)
+        )
+
     @property
     def metric_names(self) -> list[str]:
         if self.objective is not None:
             assert self.directions is not None
             return [f"value_{i}" for i in range(len(self.directions))]
         return list(self.objectives)
+
+
+def _check_at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"Got {name}={value!r}, but expected >= {low}.")
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:

@@ -1,21 +1,23 @@
-"""What a ``devnas search`` or ``devnas worker`` process runs: storage, sampler, objective.
+"""What a ``devnas search`` or ``devnas worker`` process runs: data, sampler, objective, loop.
 
-Both commands build the same study from a :class:`SearchConfig` (``worker`` reads it back from
-the study), so every process evaluates the same objective. Storage is Optuna's RDB storage with
-a heartbeat: a worker that dies mid-trial leaves a stale trial that the next worker fails and
-re-queues with the same parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``), so nothing
-is lost. Trained weights go to Optuna's file-system artifact store so ``devnas export`` can
-rebuild the exact network later.
+Both commands build the same job from a :class:`SearchConfig` (``worker`` reads it back from
+the study), so every process evaluates the same objective. :meth:`SearchJob.optimize` runs
+trials until the study's budget is spent (``_budget``), all workers together, and waits for the
+trials of other workers so that those of dead workers are failed and run again
+(``_recovery``). Trained weights go to Optuna's file-system artifact store, under the absolute
+folder stored in the study, so ``devnas export`` can rebuild the exact network from anywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import importlib.util
 import io
 import math
+import os
 from pathlib import Path
-import sys
+import tempfile
 import time
 from typing import Any
 
@@ -23,13 +25,25 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 import torch
 
-from optuna_devnas._errors import DevnasError
+from optuna_devnas.commands._attrs import FAILURE_ATTR, WEIGHTS_ATTR
+from optuna_devnas.commands._budget import BudgetSpent, TrialBudget
 from optuna_devnas.commands._config import CONFIG_ATTR, ConfigError, SearchConfig
+from optuna_devnas.commands._failures import (
+    FailureLimit,
+    check_not_all_failed,
+    recording_failures,
+)
+from optuna_devnas.commands._job_sampler import JobSampler
+from optuna_devnas.commands._progress import Progress
+from optuna_devnas.commands._recovery import fail_orphans, requeue_interrupted
+from optuna_devnas.commands._storage import open_storage
 from optuna_devnas.data import TensorData, load_data
-from optuna_devnas.spaces import ARCHITECTURE_ATTR, CellSpace
+from optuna_devnas.spaces import CellSpace
 
-WEIGHTS_ATTR = "devnas:weights"
-"""Trial user attribute: artifact id of the trained state dict in the artifact store."""
+__all__ = ["WEIGHTS_ATTR", "SearchJob", "check_values"]
+
+DEFAULT_ARTIFACTS = "devnas-artifacts"
+"""Folder of trained weights, in the folder where a study is created, unless configured."""
 
 DIRECTIONS = {
     "val_error": "minimize",
@@ -37,59 +51,8 @@ DIRECTIONS = {
     "latency_ms": "minimize",
     "params": "minimize",
     "flops": "minimize",
+    "peak_memory": "minimize",
 }
-
-
-class StorageError(DevnasError):
-    """A storage URL is malformed or its database cannot be reached."""
-
-
-def open_storage(url: str, config: SearchConfig | None = None) -> optuna.storages.BaseStorage:
-    """Optuna's RDB storage for ``url``, with heartbeat and retry of dead workers' trials."""
-    import sqlalchemy.exc
-
-    config = config or SearchConfig()
-    kwargs: dict[str, Any] = {}
-    if config.heartbeat_interval:
-        kwargs = {
-            "heartbeat_interval": config.heartbeat_interval,
-            "grace_period": config.grace_period,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=config.max_retry
-            ),
-        }
-    try:
-        return optuna.storages.RDBStorage(url, **kwargs)
-    except (sqlalchemy.exc.ArgumentError, ValueError) as error:
-        raise StorageError(
-            f"Got storage {url!r}, which is not a database URL such as "
-            "'sqlite:///devnas.db' or 'postgresql://user@host:5432/db' "
-            f"({_first_line(error)})."
-        ) from None
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as error:
-        raise StorageError(f"Cannot open storage {url!r}: {_first_line(error)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
-def load_study(url: str, name: str) -> tuple[optuna.Study, SearchConfig]:
-    """An existing study and the configuration it was created with."""
-    storage = open_storage(url)
-    names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
-    if name not in names:
-        shown = ", ".join(sorted(names)[:10]) or "none"
-        raise DevnasError(f"No study named {name!r} in {url!r} (studies there: {shown}).")
-    study = optuna.load_study(study_name=name, storage=storage)
-    raw = study.user_attrs.get(CONFIG_ATTR)
-    if raw is None:
-        raise DevnasError(f"Study {name!r} was not created by 'devnas search' (no configuration).")
-    config = SearchConfig.from_dict(raw, source=f"study {name!r}")
-    # The heartbeat settings are the study's; reopen the storage with them.
-    study = optuna.load_study(study_name=name, storage=open_storage(url, config))
-    return study, config
 
 
 def make_space(config: SearchConfig) -> CellSpace:
@@ -109,42 +72,48 @@ def directions(config: SearchConfig) -> list[str]:
 
 
 class CheapObjectives:
-    """Latency (ms), parameters and FLOPs of an architecture, each computed once (cached).
+    """Latency (ms), parameters, FLOPs and peak memory of an architecture, computed once each.
 
     The same cached numbers serve the objective (what a trial returns) and ``DPPSampler``'s
-    cheap objectives (what it computes for candidates), so both always agree.
+    cheap objectives (what it computes for candidates), so both always agree. With
+    ``latency_table``, latency is predicted from the table instead of measured here.
     """
 
     def __init__(self, config: SearchConfig, space: CellSpace, data: TensorData) -> None:
-        from optuna_devnas import objectives
-
-        num_classes, shape = data.num_classes, (1, *data.input_shape)
         self.space = space
-        self._scale: dict[str, float] = {}
-        self.functions: dict[str, objectives.ParamsObjective] = {}
-        for name in config.objectives:
-            objective: objectives.Objective
-            if name == "latency_ms":
-                objective = objectives.Latency(
-                    device=config.device,
-                    threads=config.latency_threads,
-                    num_classes=num_classes,
-                    input_shape=shape,
-                )
-                self._scale[name] = 1e3  # Latency measures seconds
-            elif name == "params":
-                objective = objectives.ParamCount(num_classes=num_classes, input_shape=shape)
-            elif name == "flops":
-                objective = objectives.FLOPs(num_classes=num_classes, input_shape=shape)
-            else:
-                continue
-            self.functions[name] = objective.for_space(space)
+        self._scale: dict[str, float] = {"latency_ms": 1e3}  # latency objectives give seconds
+        self.functions = {
+            name: _cheap_objective(name, config, space, data).for_space(space)
+            for name in config.objectives
+            if name in DIRECTIONS and name not in ("val_error", "val_accuracy")
+        }
 
     def value(self, name: str, params: dict[str, Any]) -> float:
         return self._scale.get(name, 1.0) * self.functions[name](params)
 
     def function(self, name: str) -> Callable[[dict[str, Any]], float]:
         return lambda params: self.value(name, params)
+
+
+def _cheap_objective(name: str, config: SearchConfig, space: CellSpace, data: TensorData) -> Any:
+    from optuna_devnas import objectives
+
+    num_classes, shape = data.num_classes, (1, *data.input_shape)
+    if name == "latency_ms" and config.latency_table is not None:
+        return objectives.LatencyTable.load(config.latency_table, space=space, input_shape=shape)
+    if name == "latency_ms":
+        return objectives.Latency(
+            device=config.device,
+            threads=config.latency_threads,
+            num_classes=num_classes,
+            input_shape=shape,
+        )
+    if name == "params":
+        return objectives.ParamCount(num_classes=num_classes, input_shape=shape)
+    if name == "flops":
+        return objectives.FLOPs(num_classes=num_classes, input_shape=shape)
+    assert name == "peak_memory", name
+    return objectives.PeakMemory(device=config.device, num_classes=num_classes, input_shape=shape)
 
 
 def make_sampler(
@@ -166,7 +135,9 @@ def make_sampler(
             if name in cheap.functions
         }
     space = cheap.space if cheap is not None else None
-    return DPPSampler(seed=config.seed, space=space, cheap_objectives=cheap_objectives or None)
+    return DPPSampler(
+        seed=config.seed, space=space, k=config.k, cheap_objectives=cheap_objectives or None
+    )
 
 
 def _load_user_objective(spec: str) -> Callable[..., Any]:
@@ -212,7 +183,6 @@ def make_objective(
     train = ValidationError(
         data=data, epochs=config.epochs, lr=config.lr, seed=config.seed, device=config.device
     )
-    store = FileSystemArtifactStore(base_path=_artifact_dir(config))
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         arch = space.suggest(trial)
@@ -221,7 +191,7 @@ def make_objective(
             model = train.build(arch)
             error = train.evaluate(model, trial=trial)
             values["val_error"], values["val_accuracy"] = error, 1.0 - error
-            _save_weights(trial, model, store)
+            _save_weights(trial, model, FileSystemArtifactStore(_artifact_dir(config)))
         for name in config.objectives:
             if cheap is not None and name in cheap.functions:
                 values[name] = cheap.value(name, trial.params)
@@ -231,7 +201,7 @@ def make_objective(
 
 
 def _artifact_dir(config: SearchConfig) -> str:
-    path = Path(config.artifacts)
+    path = Path(config.artifacts or DEFAULT_ARTIFACTS)
     path.mkdir(parents=True, exist_ok=True)
     return str(path)
 
@@ -241,21 +211,53 @@ def _save_weights(
 ) -> None:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
-    scratch = Path(_scratch_dir()) / f"trial-{trial._trial_id}-weights.pt"
-    scratch.write_bytes(buffer.getvalue())
+    # A file of its own: trial ids repeat across databases, and searches may share a machine.
+    handle, scratch = tempfile.mkstemp(prefix=f"trial-{trial.number}-", suffix="-weights.pt")
     try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
         artifact_id = upload_artifact(
-            artifact_store=store, file_path=str(scratch), study_or_trial=trial
+            artifact_store=store, file_path=scratch, study_or_trial=trial
         )
     finally:
-        scratch.unlink(missing_ok=True)
+        Path(scratch).unlink(missing_ok=True)
     trial.set_user_attr(WEIGHTS_ATTR, artifact_id)
 
 
-def _scratch_dir() -> str:
-    import tempfile
+def with_absolute_locations(config: SearchConfig) -> SearchConfig:
+    """``config`` with its files and folders as absolute paths, so any worker finds them."""
+    changes: dict[str, Any] = {}
+    for name in ("artifacts", "latency_table", "data_root"):
+        value = getattr(config, name)
+        if value:
+            changes[name] = str(Path(value).expanduser().resolve())
+    if config.objective is not None:
+        path, _, function = config.objective.rpartition(":")
+        changes["objective"] = f"{Path(path).expanduser().resolve()}:{function}"
+    return dataclasses.replace(config, **changes)
 
-    return tempfile.gettempdir()
+
+def settle_config(config: SearchConfig, stored: dict[str, Any] | None) -> SearchConfig:
+    """The configuration a search runs with, given the one its study stored (if any).
+
+    A study keeps its artifact folder unless one is given; apart from where the study is
+    reached (``LOCATION_KEYS``), the configurations must agree.
+    """
+    config = with_absolute_locations(config)
+    if stored is not None:
+        before = SearchConfig.from_dict(stored, source=f"study {config.study!r}")
+        if config.artifacts is None:
+            config = dataclasses.replace(config, artifacts=before.artifacts)
+        old, new = before.search_dict(), config.search_dict()
+        changed = sorted(key for key in new if old.get(key) != new[key])
+        if changed:
+            raise ConfigError(
+                f"Study {config.study!r} exists with another configuration (differs in "
+                f"{changed}); use another --study name or 'devnas worker' to join it."
+            )
+    if config.artifacts is None:
+        config = dataclasses.replace(config, artifacts=str(Path(DEFAULT_ARTIFACTS).resolve()))
+    return config
 
 
 class SearchJob:
@@ -269,7 +271,7 @@ class SearchJob:
         self.objective = make_objective(config, self.space, self.data, self.cheap)
 
     def create_study(self) -> optuna.Study:
-        """Create the study (or join it if it exists with the same configuration)."""
+        """Create the study, or continue it if it exists with the same configuration."""
         storage = open_storage(self.config.storage, self.config)
         study = optuna.create_study(
             study_name=self.config.study,
@@ -278,15 +280,14 @@ class SearchJob:
             sampler=make_sampler(self.config, self.cheap),
             load_if_exists=True,
         )
-        stored = study.user_attrs.get(CONFIG_ATTR)
-        if stored is not None and stored != self.config.to_dict():
-            changed = sorted(k for k, v in self.config.to_dict().items() if stored.get(k) != v)
-            raise ConfigError(
-                f"Study {self.config.study!r} exists with another configuration (differs in "
-                f"{changed}); use another --study name or 'devnas worker' to join it."
-            )
-        study.set_user_attr(CONFIG_ATTR, self.config.to_dict())
-        study.set_metric_names(self.config.metric_names)
+        config = settle_config(self.config, study.user_attrs.get(CONFIG_ATTR))
+        if config.trains:
+            _artifact_dir(config)  # there from the start, for workers to check they share it
+        if config != self.config:
+            self.config = config
+            self.objective = make_objective(config, self.space, self.data, self.cheap)
+        study.set_user_attr(CONFIG_ATTR, config.to_dict())
+        study.set_metric_names(config.metric_names)
         return study
 
     def attach(self, study: optuna.Study) -> optuna.Study:
@@ -295,94 +296,102 @@ class SearchJob:
         return study
 
     def optimize(self, study: optuna.Study, *, n_trials: int, show_progress: bool = True) -> None:
-        """Run trials until the study holds ``n_trials`` complete or pruned ones (all workers)."""
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [
-            optuna.study.MaxTrialsCallback(n_trials, states=finished)
-        ]
-        if show_progress:
-            callbacks.append(_progress(self.config, n_trials))
-        if self.config.tracking_uri is None:
-            self._run_until_done(study, callbacks, n_trials)
-            return
-        from optuna_devnas.tracking import MLflowTracker
+        """Run trials until the study holds ``n_trials`` ended ones (all workers together).
 
-        # An empty tracking URI means MLflow's own default (sqlite:///mlflow.db here).
-        tracker = MLflowTracker(tracking_uri=self.config.tracking_uri or None)
-        with tracker.track(study):
-            self._run_until_done(study, [*callbacks, tracker], n_trials)
+        Raises :class:`~optuna_devnas.commands._failures.SearchFailedError` when
+        ``max_failures`` trials in a row fail, or when every trial failed. A trial interrupted
+        by Ctrl-C is queued again before ``KeyboardInterrupt`` propagates.
+        """
+        budget = TrialBudget(n_trials=n_trials)
+        progress = Progress(
+            names=self.config.metric_names, n_trials=n_trials, enabled=show_progress
+        )
+        sampler = study.sampler.sampler if isinstance(study.sampler, JobSampler) else study.sampler
+        gate = JobSampler(sampler, budget=budget, progress=progress)
+        study.sampler = gate
+        callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [
+            progress,
+            FailureLimit(max_failures=self.config.max_failures),
+        ]
+        progress.header()
+        try:
+            if self.config.tracking_uri is None:
+                self._run_until_done(study, callbacks)
+            else:
+                from optuna_devnas.tracking import MLflowTracker
+
+                # An empty tracking URI means MLflow's own default (sqlite:///mlflow.db here).
+                tracker = MLflowTracker(tracking_uri=self.config.tracking_uri or None)
+                with tracker.track(study):
+                    self._run_until_done(study, [*callbacks, tracker])
+        except KeyboardInterrupt:
+            requeue_interrupted(study, gate.current_trial_id)
+            raise
+        finally:
+            study.sampler = sampler
+        check_not_all_failed(study.get_trials(deepcopy=False))
 
     def _run_until_done(
         self,
         study: optuna.Study,
         callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]],
-        n_trials: int,
     ) -> None:
-        """Optimize until ``n_trials`` are done and no other worker's trial is left hanging.
+        """Run trials while the budget has room, then wait for the other workers' trials.
 
-        Optuna fails a dead worker's trial (stale heartbeat) only when some worker starts a
-        trial after the grace period. So a worker that sees the count reached while other
-        trials still run waits for them, fails the stale ones (which re-queues them through
-        the retry callback) and runs what was re-queued: every trial ends finished or retried.
+        Optuna fails a dead worker's trial (stale heartbeat) only when some worker looks. So a
+        worker that sees the budget taken while other trials still run waits for them, fails
+        the stale ones (which queues them again) and runs what was queued: every trial ends
+        or is retried.
         """
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        waiting = (optuna.trial.TrialState.WAITING,)
-        running = (optuna.trial.TrialState.RUNNING,)
-        waited = 0.0
-        # A worker killed before its trial's first heartbeat (while sampling) leaves a RUNNING
-        # trial that Optuna can never fail as stale; stop waiting for such trials after this.
-        patience = 2.0 * self.config.grace_period
+        assert isinstance(study.sampler, JobSampler)
+        budget, progress = study.sampler.budget, study.sampler.progress
         while True:
-            if _count(study, finished) < n_trials:
-                self._optimize(study, callbacks)
-            elif _count(study, waiting):
-                self._optimize(study, callbacks, n_trials=_count(study, waiting))
-            elif _count(study, running) and waited < patience:
+            fail_orphans(study)
+            state = budget.state(study)
+            progress.done = state.ended
+            if budget.has_work(state):
+                self._run_one(study, callbacks)
+            elif state.running:
+                progress.waiting(state.running)
                 time.sleep(self.config.heartbeat_interval)
-                waited += self.config.heartbeat_interval
                 optuna.storages.fail_stale_trials(study)
             else:
                 return
 
-    def _optimize(
+    def _run_one(
         self,
         study: optuna.Study,
         callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]],
-        n_trials: int | None = None,
     ) -> None:
-        # A failing trial (NaN, wrong number of values, a crash in training) is recorded as
-        # FAIL and the study goes on.
-        study.optimize(self.objective, n_trials=n_trials, callbacks=callbacks, catch=(Exception,))
+        assert isinstance(study.sampler, JobSampler)
+        progress = study.sampler.progress
+
+        def objective(trial: optuna.Trial) -> tuple[float, ...]:
+            progress.started(trial._trial_id)
+            return self.objective(trial)
+
+        try:
+            # A failing trial (NaN, wrong number of values, a crash in training) is recorded
+            # as FAIL with its reason and the search goes on (FailureLimit bounds it).
+            study.optimize(
+                recording_failures(objective), n_trials=1, callbacks=callbacks, catch=(Exception,)
+            )
+        except BudgetSpent:
+            return
+        except Exception:
+            # Optuna cannot tell a trial another worker failed as stale meanwhile (this one
+            # stalled past the grace period); that worker queued it again.
+            lost = _failed_elsewhere(study, study.sampler.current_trial_id)
+            if lost is None:
+                raise
+            progress.lost(lost)
 
 
-def _count(study: optuna.Study, states: tuple[optuna.trial.TrialState, ...]) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
-def _progress(
-    config: SearchConfig, n_trials: int
-) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
-    started = time.perf_counter()
-    names = config.metric_names
-
-    def show(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = sum(
-            t.state.is_finished() and t.state != optuna.trial.TrialState.FAIL
-            for t in study.get_trials(deepcopy=False)
-        )
-        stage = trial.system_attrs.get("DPPSampler:stage", "-")
-        arch = trial.user_attrs.get(ARCHITECTURE_ATTR)
-        cell = "-".join(arch["layers"]) if arch else ""
-        if trial.values is not None:
-            shown = " ".join(f"{n}={v:.4g}" for n, v in zip(names, trial.values))
-        else:
-            shown = trial.state.name
-        elapsed = time.perf_counter() - started
-        print(
-            f"[{done}/{n_trials} {elapsed:6.0f}s] trial {trial.number} stage {stage}: "
-            f"{shown} {cell}",
-            file=sys.stdout,
-            flush=True,
-        )
-
-    return show
+def _failed_elsewhere(study: optuna.Study, trial_id: int | None) -> int | None:
+    """The number of this worker's trial if another worker failed it (heartbeat too late)."""
+    if trial_id is None:
+        return None
+    trial = study._storage.get_trial(trial_id)
+    if trial.state == optuna.trial.TrialState.FAIL and FAILURE_ATTR not in trial.user_attrs:
+        return trial.number
+    return None

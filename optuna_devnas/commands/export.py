@@ -3,12 +3,16 @@
 The network is rebuilt from the trial's architecture, loaded with the weights its trial saved
 in the artifact store, condensed to its inference form, exported, then loaded back and checked
 against the trained model on a batch of validation images before the command reports success.
+Both files are written in a scratch folder next to the output and moved there only once the
+check passed: an export writes both files or nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+import tempfile
 from typing import Any
 import warnings
 
@@ -36,11 +40,11 @@ def load_trained_model(
     storage: str, study_name: str, number: int, artifacts: str | None = None
 ) -> tuple[torch.nn.Module, Any, Any]:
     """The trained network of trial ``number``, its architecture, and the study's data."""
-    import tempfile
-
     from optuna.artifacts import FileSystemArtifactStore, download_artifact
+    from optuna.artifacts.exceptions import ArtifactNotFound
 
-    from optuna_devnas.commands._job import WEIGHTS_ATTR, load_study
+    from optuna_devnas.commands._attrs import WEIGHTS_ATTR
+    from optuna_devnas.commands._storage import load_study
     from optuna_devnas.data import load_data
     from optuna_devnas.spaces import ARCHITECTURE_ATTR, Architecture
 
@@ -57,16 +61,22 @@ def load_trained_model(
     arch = Architecture.from_dict(trial.user_attrs[ARCHITECTURE_ATTR])
     data = load_data(config.data, seed=config.seed, root=config.data_root)
     model = arch.build(num_classes=data.num_classes, input_shape=data.input_shape)
-    folder = Path(artifacts or config.artifacts)
+    folder = Path(artifacts or config.artifacts or "devnas-artifacts")
     if not folder.is_dir():
         raise DevnasError(f"Artifact folder {str(folder)!r} does not exist; pass --artifacts.")
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "weights.pt"
-        download_artifact(
-            artifact_store=FileSystemArtifactStore(str(folder)),
-            artifact_id=trial.user_attrs[WEIGHTS_ATTR],
-            file_path=str(path),
-        )
+        try:
+            download_artifact(
+                artifact_store=FileSystemArtifactStore(str(folder)),
+                artifact_id=trial.user_attrs[WEIGHTS_ATTR],
+                file_path=str(path),
+            )
+        except ArtifactNotFound:
+            raise DevnasError(
+                f"The weights of trial {number} are not in {str(folder.resolve())!r}; pass "
+                "--artifacts with the folder the search saved them to."
+            ) from None
         model.load_state_dict(torch.load(path, weights_only=True))
     # The masks of learned group convolutions are buffers, so the stage is restored with them;
     # mark the modules as fully condensed so condense() keeps the trained masks.
@@ -79,19 +89,51 @@ def load_trained_model(
 
 
 def run(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise DevnasError(f"Got --output {args.output!r}, which is a file; expected a folder.")
+    if args.format == "onnx":
+        check_onnx()
+    model, arch, data = load_trained_model(args.storage, args.study, args.trial, args.artifacts)
+    parent = output.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    # Scratch next to the output (the same file system), moved in only once checked.
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".devnas-export-") as scratch:
+        path, difference = export_checked(model, data.val_x[:16], Path(scratch), args.format)
+        (Path(scratch) / "architecture.json").write_text(arch.to_json() + "\n")
+        output.mkdir(exist_ok=True)
+        for name in (path.name, "architecture.json"):
+            os.replace(Path(scratch) / name, output / name)
+    print(
+        f"devnas export: wrote {output / path.name} and {output / 'architecture.json'} ({arch}); "
+        f"max difference to the trained model on 16 images: {difference:.1e}"
+    )
+    return 0
+
+
+def check_onnx() -> None:
+    """Raise :class:`DevnasError` unless the ``onnx`` extra is installed."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise DevnasError(
+            f"ONNX export needs {' and '.join(missing)}: pip install 'optuna-devnas[onnx]'."
+        )
+
+
+def export_checked(
+    model: torch.nn.Module, batch: torch.Tensor, folder: Path, fmt: str
+) -> tuple[Path, float]:
+    """Export ``model`` condensed into ``folder``; the file and its largest output difference."""
     from optuna_devnas.spaces import condense
 
-    model, arch, data = load_trained_model(args.storage, args.study, args.trial, args.artifacts)
     deployed = condense(model).eval()
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "architecture.json").write_text(arch.to_json() + "\n")
-    batch = data.val_x[:16]
     with torch.no_grad():
         expected = model(batch)
     example = batch[:1]
-    if args.format == "torchscript":
-        path = output / "model.pt"
+    if fmt == "torchscript":
+        path = folder / "model.pt"
         # TorchScript is deprecated in favour of torch.export but is still what mobile
         # runtimes load; keep it and silence the notice.
         warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
@@ -101,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             got = torch.cat([loaded(batch[i : i + 1]) for i in range(len(batch))])
     else:
-        path = output / "model.onnx"
+        path = folder / "model.onnx"
         export_onnx(deployed, example, path)
         import onnxruntime
 
@@ -116,11 +158,7 @@ def run(args: argparse.Namespace) -> int:
     difference = float((got - expected).abs().max())
     if difference > 1e-3:
         raise DevnasError(f"Exported model differs from the trained one by {difference:.2e}.")
-    print(
-        f"devnas export: wrote {path} and {output / 'architecture.json'} ({arch}); "
-        f"max difference to the trained model on {len(batch)} images: {difference:.1e}"
-    )
-    return 0
+    return path, difference
 
 
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:

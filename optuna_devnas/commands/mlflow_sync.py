@@ -10,8 +10,9 @@ was down, or for a study that ran without a tracker. Running it twice creates no
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from optuna_devnas._errors import DevnasError
 
 
 def register(subparsers: Any) -> None:
@@ -46,14 +47,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from optuna_devnas.commands._storage import first_line, open_existing_storage
     from optuna_devnas.tracking import sync_study
     from optuna_devnas.tracking._tracker import resolve_tracking_uri
 
     metric_names = None if args.metric_names is None else args.metric_names.split(",")
+    storage = open_existing_storage(args.storage)
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
     try:
         result = sync_study(
-            args.storage,
+            storage,
             args.study,
             tracking_uri=tracking_uri,
             experiment_name=args.experiment,
@@ -63,12 +66,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise
     except Exception as error:  # noqa: BLE001 - an unreachable or failing tracking store
-        print(
-            f"devnas mlflow-sync: error: could not write to MLflow at {tracking_uri}: "
-            f"{type(error).__name__}: {error}",
-            file=sys.stderr,
-        )
-        return 1
+        raise DevnasError(
+            f"could not write to MLflow at {tracking_uri}: {type(error).__name__}: "
+            f"{first_line(error)}"
+        ) from None
     print(
         f"Synced study {args.study!r} into MLflow at {tracking_uri}, experiment "
         f"{args.experiment or args.study!r} (parent run {result.parent_run_id}): "

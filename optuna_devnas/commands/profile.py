@@ -3,15 +3,27 @@
 Run it once on the target device (a phone-class board, a server CPU, a GPU); the JSON then
 predicts latency for searches anywhere (``LatencyTable.load``). It needs this package and torch,
 and never ONNX, MLflow or BoTorch.
+
+Profiling takes minutes, so the output is checked before anything is measured (a folder, a
+device such as ``/dev/full``, a folder one cannot write to are refused at once), and if the
+final write still fails the table is written to a file in the temporary folder, which the
+error line names: the measurements are never lost.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 import sys
+import tempfile
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from optuna_devnas._errors import DevnasError
+
+if TYPE_CHECKING:
+    from optuna_devnas.objectives import LatencyTable
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -101,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
         bottleneck=args.bottleneck,
     )
     output = Path(args.output)
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"Got --output {args.output!r}, but its folder does not exist.")
+    check_writable(output)
     table = LatencyTable.profile(
         space,
         input_shape=args.input_shape,
@@ -116,7 +127,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=None if args.quiet else _Progress(sys.stderr),
     )
-    table.save(output)
+    try:
+        table.save(output)
+    except OSError as error:
+        kept = keep_measurements(table, output)
+        raise DevnasError(
+            f"Could not write {str(output)!r} ({error.strerror or error}); the table was "
+            f"written to {kept} instead."
+        ) from None
     device = table.device
     print(
         f"Wrote {output}: {len(table.entries)} layer entries for {space!r} on input "
@@ -126,3 +144,31 @@ def run(args: argparse.Namespace) -> int:
         f"scale {table.scale:.3f}."
     )
     return 0
+
+
+def check_writable(output: Path) -> None:
+    """Raise unless a table can be written to ``output`` (checked by writing a scratch file)."""
+    if output.exists() and not output.is_file():
+        raise DevnasError(
+            f"Got --output {str(output)!r}, which is not a regular file (a folder or a device); "
+            "expected the path of a JSON file."
+        )
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"Got --output {str(output)!r}, but its folder does not exist.")
+    try:
+        handle, scratch = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+        os.close(handle)
+        os.unlink(scratch)
+    except OSError as error:
+        raise DevnasError(
+            f"Got --output {str(output)!r}, but its folder cannot be written "
+            f"({error.strerror or error})."
+        ) from None
+
+
+def keep_measurements(table: LatencyTable, output: Path) -> str:
+    """Write ``table`` to a new file in the temporary folder; its path."""
+    handle, path = tempfile.mkstemp(prefix=f"devnas-profile-{output.stem}-", suffix=".json")
+    os.close(handle)
+    table.save(path)
+    return path

@@ -26,6 +26,7 @@ import math
 import os
 from pathlib import Path
 import statistics
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
@@ -45,10 +46,17 @@ if TYPE_CHECKING:
 
 TABLE_FORMAT = "optuna-devnas/latency-table"
 TABLE_VERSION = 1
+_REQUIRED_KEYS = ("space", "input_shape", "num_classes", "overhead", "scale", "entries")
 
 
 class LatencyTableMismatchError(DevnasError, ValueError):
     """A latency table is used for another space or input shape than it was profiled for."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _comparable(space: CellSpace) -> dict[str, Any]:
@@ -341,26 +349,60 @@ class LatencyTable(Objective):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LatencyTable:
+        """The table :meth:`to_dict` described; ``ValueError`` for anything else."""
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                f"Got a {type(data).__name__}, but expected a {TABLE_FORMAT!r} table (an object)."
+            )
         if data.get("format") != TABLE_FORMAT or data.get("version") != TABLE_VERSION:
             raise ValueError(
                 f"Got format={data.get('format')!r} version={data.get('version')!r}, but "
                 f"expected a {TABLE_FORMAT!r} version {TABLE_VERSION} file."
             )
-        return cls(
-            space=CellSpace.from_dict(data["space"]),
-            input_shape=data["input_shape"],
-            entries=data["entries"],
-            overhead=data["overhead"],
-            scale=data["scale"],
-            num_classes=data["num_classes"],
-            device=data.get("device"),
-            settings=data.get("settings"),
-            calibration=data.get("calibration", ()),
-        )
+        missing = [key for key in _REQUIRED_KEYS if key not in data]
+        if missing:
+            raise ValueError(f"Got a latency table without {missing}.")
+        entries = data["entries"]
+        if not isinstance(entries, Mapping) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in entries.values()
+        ):
+            raise ValueError("Got entries that are not a mapping of layer keys to seconds.")
+        try:
+            return cls(
+                space=CellSpace.from_dict(data["space"]),
+                input_shape=data["input_shape"],
+                entries=entries,
+                overhead=data["overhead"],
+                scale=data["scale"],
+                num_classes=data["num_classes"],
+                device=data.get("device"),
+                settings=data.get("settings"),
+                calibration=data.get("calibration", ()),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(
+                f"Got a malformed latency table: {type(error).__name__}: {error}"
+            ) from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the table as JSON to ``path``."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        """Write the table as JSON to ``path``, atomically.
+
+        The JSON goes to a temporary file in the same folder, which then replaces ``path``: a
+        write that fails (a full disk) leaves the previous table as it was.
+        """
+        path = Path(path)
+        text = json.dumps(self.to_dict(), indent=1) + "\n"
+        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                os.fchmod(file.fileno(), 0o666 & ~_umask())  # as a new file would get
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(scratch, path)
+        except BaseException:
+            Path(scratch).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(
@@ -376,7 +418,12 @@ class LatencyTable(Objective):
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ValueError(f"Got {str(path)!r}, which is not JSON: {error}") from error
-        table = cls.from_dict(data)
+        try:
+            table = cls.from_dict(data)
+        except LatencyTableMismatchError:
+            raise
+        except ValueError as error:
+            raise ValueError(f"{str(path)!r}: {error}") from None
         table.check(space=space, input_shape=input_shape)
         return table
 

@@ -79,6 +79,11 @@ def objective_names(study: optuna.Study, metric_names: Sequence[str] | None) -> 
     """MLflow names of the study's objectives: ``study.metric_names`` when set, else
     ``metric_names``, else Optuna's own ``value`` / ``values_<i>``."""
     n_objectives = len(study.directions)
+    if metric_names is not None and len(metric_names) != n_objectives:
+        raise ValueError(
+            f"Got metric_names={list(metric_names)!r}, but study {study.study_name!r} has "
+            f"{n_objectives} objective(s)."
+        )
     names = study.metric_names or metric_names
     if names is None:
         return ["value"] if n_objectives == 1 else [f"values_{i}" for i in range(n_objectives)]

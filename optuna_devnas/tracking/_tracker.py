@@ -267,7 +267,7 @@ class MLflowTracker:
                     study,
                     experiment_name=self.experiment_name or study.study_name,
                     metric_names=self.metric_names,
-                    parent_tags={"optuna.sampler": type(study.sampler).__name__},
+                    parent_tags={"optuna.sampler": _sampler_name(study.sampler)},
                 )
                 self._mirrors[_study_key(study)] = mirror
             return mirror
@@ -343,3 +343,8 @@ class MLflowTracker:
             if self._offline_since is not None or study in self._behind:
                 return
         self._attempt(lambda: mirror.log_step(trial, key, value, step, timestamp))
+
+
+def _sampler_name(sampler: Any) -> str:
+    """The class name of the sampler that decides (``devnas`` commands wrap it in ``sampler``)."""
+    return type(getattr(sampler, "sampler", sampler)).__name__

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,47 @@ def test_missing_output_folder_is_an_error(
     argv = ["profile", "-o", str(tmp_path / "missing" / "t.json"), *QUICK]
     assert main(argv) == 2
     assert "folder does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("{tmp}", "which is not a regular file (a folder or a device)"),
+        ("/dev/full", "which is not a regular file (a folder or a device)"),
+        ("/sys/devnas-table.json", "but its folder cannot be written"),
+        ("/proc/devnas-table.json", "but its folder cannot be written"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, message: str
+) -> None:
+    argv = ["profile", "--input-shape", "1,8,8", "-o", output.format(tmp=tmp_path), *QUICK]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("devnas profile: error:"), err
+    assert message in err[0]  # and no progress line: nothing was measured
+
+
+def test_a_failed_final_write_keeps_the_measurements(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "cpu.json"
+    save = LatencyTable.save
+
+    def disk_full_at_output(self: LatencyTable, path: str | os.PathLike[str]) -> None:
+        if Path(path) == output:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        save(self, path)
+
+    monkeypatch.setattr(LatencyTable, "save", disk_full_at_output)
+    argv = ["profile", "--input-shape", "1,8,8", "--max-layers", "1", "-o", str(output), *QUICK]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"devnas profile: error: Could not write '{output}' (No space left")
+    kept = Path(err.split("the table was written to ")[1].removesuffix(" instead."))
+    try:
+        table = LatencyTable.load(kept, space=CellSpace(max_layers=1), input_shape=(1, 8, 8))
+        assert len(table.entries) == 36
+    finally:
+        kept.unlink()
+    assert not output.exists()

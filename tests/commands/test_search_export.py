@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+import re
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +13,8 @@ import optuna
 import pytest
 import torch
 
+from optuna_devnas.cli import main
+from optuna_devnas.commands._config import CONFIG_ATTR
 from optuna_devnas.commands.export import load_trained_model
 from optuna_devnas.spaces import Architecture
 
@@ -25,29 +29,109 @@ def devnas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+SAME = [
+    "--storage",
+    "sqlite:///search.db",
+    "--study",
+    "s",
+    "--trials",
+    "3",
+    "--epochs",
+    "1",
+    "--sampler",
+    "random",
+    "--objectives",
+    "val_error,params",
+]
+
+
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("search")
-    result = devnas(
-        "search",
-        "--storage",
-        "sqlite:///search.db",
-        "--study",
-        "s",
-        "--trials",
-        "3",
-        "--epochs",
-        "1",
-        "--sampler",
-        "random",
-        "--objectives",
-        "val_error,params",
-        cwd=folder,
-    )
+    result = devnas("search", *SAME, cwd=folder)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("] trial ") == 3
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r" +\d+/3 ", line)]
+    assert [row[0] for row in rows] == ["1/3", "2/3", "3/3"]
     assert "Pareto front of 's'" in result.stdout
     return folder
+
+
+def test_the_study_is_kept_in_a_file_said_at_the_start_and_the_end(
+    searched: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(searched)
+    assert main(["search", *SAME]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    where = f"sqlite:///{searched / 'search.db'}"
+    assert lines[0].startswith(f"devnas search: study 's' in {where} (3/3 trials done)")
+    assert lines[-1] == f"Study 's' is kept in {where}: devnas pareto --storage {where} --study s"
+
+
+def test_the_artifact_folder_is_stored_as_an_absolute_path(searched: Path) -> None:
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{searched / 'search.db'}")
+    assert study.user_attrs[CONFIG_ATTR]["artifacts"] == str(searched / "devnas-artifacts")
+
+
+def test_the_same_study_through_another_url_is_the_same_search(
+    searched: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moved = tmp_path / "moved.db"
+    shutil.copy(searched / "search.db", moved)
+    # Another file name, an absolute path, another working directory: the same search.
+    monkeypatch.chdir(searched)
+    assert main(["search", *SAME[2:], "--storage", f"sqlite:///{moved}"]) == 0
+    assert "(3/3 trials done)" in capsys.readouterr().out
+    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{moved}").trials) == 3
+
+
+def test_export_from_another_folder_finds_the_weights(
+    searched: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{searched / 'search.db'}"
+    number = optuna.load_study(study_name="s", storage=url).best_trials[0].number
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "--storage", url, "--study", "s", "--trial", str(number)]
+    assert main([*argv, "--output", "out"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "architecture.json",
+        "model.pt",
+    ]
+
+
+def test_export_onto_an_existing_file_is_refused(
+    searched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = searched / "taken.txt"
+    target.write_text("keep me")
+    url = f"sqlite:///{searched / 'search.db'}"
+    argv = ["export", "--storage", url, "--study", "s", "--trial", "0", "--output", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"devnas export: error: Got --output '{target}', which is a file; expected a folder."
+    ]
+    assert target.read_text() == "keep me"
+
+
+def test_onnx_export_without_the_onnx_extra_writes_nothing(
+    searched: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    url = f"sqlite:///{searched / 'search.db'}"
+    out = tmp_path / "onnx-out"
+    argv = ["export", "--storage", url, "--study", "s", "--trial", "0", "--format", "onnx"]
+    assert main([*argv, "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "devnas export: error: ONNX export needs onnxruntime: pip install 'optuna-devnas[onnx]'."
+    ]
+    assert not out.exists()
 
 
 def test_search_again_with_another_configuration_is_refused(searched: Path) -> None:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import statistics
+import subprocess
+import sys
+from typing import Any
 
 import pytest
 
@@ -169,6 +173,84 @@ def test_tables_with_missing_entries_or_other_formats_are_refused(
     path.write_text("not json")
     with pytest.raises(ValueError, match="not JSON"):
         LatencyTable.load(path)
+
+
+def _wrong_shapes(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    header = {"format": data["format"], "version": data["version"]}
+    string_entry = {**data, "entries": {**data["entries"]}}
+    string_entry["entries"][next(iter(data["entries"]))] = "fast"
+    return [
+        ("a header and nothing else", header),
+        ("a list", [data]),
+        ("a number", 3),
+        ("an entry holding a string", string_entry),
+        ("entries as a list", {**data, "entries": list(data["entries"])}),
+        ("a space as a string", {**data, "space": "CellSpace"}),
+        ("an input shape as a number", {**data, "input_shape": 8}),
+    ]
+
+
+def test_valid_json_of_the_wrong_shape_is_a_value_error(
+    table: LatencyTable, tmp_path: Path
+) -> None:
+    path = tmp_path / "wrong.json"
+    for label, data in _wrong_shapes(table.to_dict()):
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError) as caught:
+            LatencyTable.load(path)
+        assert str(path) in str(caught.value), label
+        assert "Traceback" not in str(caught.value)
+
+
+_SAVE_WITH_A_FILE_SIZE_LIMIT = """
+import resource, signal, sys
+from optuna_devnas.objectives import LatencyTable
+table = LatencyTable.load(sys.argv[1])
+table.settings["padding"] = "x" * 100_000  # larger than the limit below
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a disk that fills up at 4 kB
+try:
+    table.save(sys.argv[1])
+except OSError as error:
+    print("failed:", error.strerror)
+"""
+
+
+def test_a_save_that_fails_leaves_the_previous_table_intact(
+    table: LatencyTable, tmp_path: Path
+) -> None:
+    path = tmp_path / "table.json"
+    table.save(path)
+    before = path.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-c", _SAVE_WITH_A_FILE_SIZE_LIMIT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("failed: File too large")
+    assert path.read_bytes() == before  # not truncated
+    assert [p.name for p in tmp_path.iterdir() if p.name != "table.json"] == []  # no temporary
+    assert LatencyTable.load(path).entries == table.entries
+
+
+def test_save_replaces_the_table_and_keeps_a_readable_mode(
+    table: LatencyTable, tmp_path: Path
+) -> None:
+    path = tmp_path / "table.json"
+    path.write_text("old")
+    table.save(path)
+    assert LatencyTable.load(path).entries == table.entries
+    assert path.stat().st_mode & 0o444 == 0o444 & ~_umask()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.json"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @pytest.mark.parametrize(

@@ -116,5 +116,7 @@ def test_objective_names_prefer_the_studys_own() -> None:
     with pytest.warns(optuna.exceptions.ExperimentalWarning):
         double.set_metric_names(["error", "accuracy"])
     assert objective_names(double, ["err", "acc"]) == ["error", "accuracy"]
+    with pytest.raises(ValueError, match="has 2 objective"):
+        objective_names(double, ["a", "b", "c"])  # even where the study names its own
     with pytest.raises(ValueError, match="distinct"):
         objective_names(optuna.create_study(directions=["minimize"] * 2), ["a:", "a."])

@@ -107,8 +107,17 @@ def test_mlflow_sync_reports_user_errors_in_one_line(
         code = main(
             ["mlflow-sync", "--storage", storage, "--study", "exists", "--tracking-uri", dead]
         )
-    assert code == 1
-    assert f"could not write to MLflow at {dead}" in capsys.readouterr().err
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"devnas mlflow-sync: error: could not write to MLflow at {dead}")
+    # Names for another number of objectives are refused, not ignored.
+    assert main(
+        ["mlflow-sync", "--storage", storage, "--study", "exists", "--metric-names", "a,b"]
+    )
+    assert "Got metric_names=['a', 'b'], but study 'exists' has 1 objective(s)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_new_study_reusing_a_name_gets_its_own_parent_run(sqlite_uri: str) -> None:
