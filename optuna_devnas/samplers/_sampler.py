@@ -261,6 +261,7 @@ class DPPSampler(BaseSampler):
                 if t.number != trial.number
             ]
             rng = np.random.default_rng(None if self._seed is None else (self._seed, trial.number))
+            _check_same_space(self._space, trials)
             space = self._space or _find_space(trials)
             canonical: Callable[[Params], Params] = dict
             if space is not None:
@@ -418,6 +419,20 @@ def _find_space(trials: Sequence[FrozenTrial]) -> CellSpace | None:
             except (TypeError, ValueError):
                 continue
     return None
+
+
+def _check_same_space(given: CellSpace | None, trials: Sequence[FrozenTrial]) -> None:
+    """Raise if the objective suggests from another ``CellSpace`` than the sampler was given.
+
+    The sampler would plan cells the objective never builds, and every trial would repeat an
+    architecture the independent sampler chose.
+    """
+    suggested = _find_space(trials)
+    if given is not None and suggested is not None and suggested != given:
+        raise ValueError(
+            f"Got DPPSampler(space={given!r}), but the objective suggests from {suggested!r}; "
+            "pass the objective's CellSpace, or leave space out (it is read from the trials)."
+        )
 
 
 def _infer_distributions(trials: Sequence[FrozenTrial]) -> dict[str, BaseDistribution]:

@@ -409,3 +409,11 @@ def test_conditional_space_never_repeats_a_completed_configuration() -> None:
             study.optimize(conditional, n_trials=14)
         configurations = [tuple(sorted(t.params.items())) for t in study.trials]
         assert len(set(configurations)) == 14
+
+
+def test_a_space_other_than_the_objectives_is_refused() -> None:
+    sampler = DPPSampler(space=CellSpace(max_layers=2), seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=1)  # the objective suggests from CellSpace(max_layers=3)
+    with pytest.raises(ValueError, match="but the objective suggests from"):
+        study.optimize(objective, n_trials=1)
