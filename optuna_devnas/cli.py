@@ -25,7 +25,15 @@ from typing import Any, TextIO
 import warnings
 
 # Sub-command modules under optuna_devnas.commands, in the order ``devnas --help`` lists them.
-COMMANDS: tuple[str, ...] = ("search", "worker", "pareto", "export", "profile", "mlflow_sync")
+COMMANDS: tuple[str, ...] = (
+    "search",
+    "worker",
+    "pareto",
+    "export",
+    "profile",
+    "retarget",
+    "mlflow_sync",
+)
 
 # Loggers of libraries that speak on standard error at import or per trial; silenced with
 # --quiet (Optuna's per-trial lines always: the commands print their own).
