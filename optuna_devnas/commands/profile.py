@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument(
-        "--calibration", type=int, default=12, help="calibration networks (default 12)"
+        "--calibration", type=int, default=48, help="calibration networks (default 48)"
     )
     parser.add_argument(
         "--clock", choices=("auto", "wall", "thread"), default="auto", help="default auto"

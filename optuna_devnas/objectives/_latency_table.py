@@ -8,14 +8,15 @@ entries plus what every network runs alike, with no device at hand. Layer shapes
 shape).
 
 Two things make the sum honest. The fixed overhead (stem, poolings, concatenations, head,
-dispatch around the cells) is measured on a skeleton network whose cells cost nothing. And
-layers timed alone in a tight loop run faster than inside a network (hot caches and branch
-predictors, less interpreter work between kernels): on our shared CPUs the sum of the entries
-explains only half to two thirds of a network's latency. A single ``scale``, the median over a few
-calibration networks measured whole of ``(measured - overhead) / sum of entries``, corrects
-that bias; the raw sum is kept (:meth:`LatencyTable.layer_sum`) so its effect can be checked.
-Entries, overhead and calibration networks are timed in interleaved rounds and each keeps its
-median, so a burst of load on a shared machine touches all of them alike.
+dispatch around the cells) is measured on a skeleton network whose cells cost nothing. And a
+layer timed alone in a tight loop runs faster than inside a network (hot caches and branch
+predictors, less interpreter work between kernels), by a factor that depends on the kind of
+layer: a 3x3 convolution loses more than a 1x1 one. So each kind of layer gets its own factor,
+and the overhead one, fitted on whole calibration networks measured on the device
+(:meth:`LatencyTable.calibrate`); the raw sum is kept (:meth:`LatencyTable.layer_sum`) so their
+effect can be checked. Entries, overhead and calibration networks are timed in interleaved
+rounds and each keeps its median, so a burst of load on a shared machine touches all of them
+alike.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
     from optuna_devnas.objectives._profiling import ProgressCallback
 
 TABLE_FORMAT = "optuna-devnas/latency-table"
-TABLE_VERSION = 1
+TABLE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # version 1 tables have one scale for every kind of layer
 _REQUIRED_KEYS = ("space", "input_shape", "num_classes", "overhead", "scale", "entries")
 
 
@@ -94,7 +96,12 @@ class LatencyTable(Objective):
         overhead:
             Seconds of the skeleton network (everything but the cells).
         scale:
-            Calibration factor of the layer sum. Default 1.
+            Calibration factor of every kind of layer without one of its own. Default 1.
+        kind_scales:
+            Calibration factor per kind of layer (``"conv3x3"``, ``"bn_relu"``, ...), fitted by
+            :meth:`calibrate`. Default none: every kind takes ``scale``.
+        overhead_scale:
+            Calibration factor of the overhead. Default 1.
         num_classes:
             Classes of the profiled networks' head. Default 10.
         device:
@@ -116,6 +123,8 @@ class LatencyTable(Objective):
         entries: Mapping[str, float],
         overhead: float,
         scale: float = 1.0,
+        kind_scales: Mapping[str, float] | None = None,
+        overhead_scale: float = 1.0,
         num_classes: int = 10,
         device: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
@@ -134,6 +143,10 @@ class LatencyTable(Objective):
             raise ValueError(f"Got scale={scale!r}, but expected a positive number.")
         self.overhead = float(overhead)
         self.scale = float(scale)
+        self.kind_scales = _check_scales(kind_scales or {}, "kind_scales")
+        self.overhead_scale = _check_scales({"overhead": overhead_scale}, "overhead_scale")[
+            "overhead"
+        ]
         needed = [shape.key for shape in space_layer_shapes(space, self.input_shape)]
         missing = [key for key in needed if key not in entries]
         if missing:
@@ -163,7 +176,7 @@ class LatencyTable(Objective):
         warmup: int = 3,
         min_run_time: float = 0.005,
         rounds: int = 3,
-        calibration: int = 12,
+        calibration: int = 48,
         clock: str = "auto",
         seed: int = 0,
         progress: ProgressCallback | None = None,
@@ -189,7 +202,7 @@ class LatencyTable(Objective):
             rounds:
                 Interleaved rounds over all items; each item keeps its median. Default 3.
             calibration:
-                Networks measured whole to fit ``scale`` (0: ``scale = 1``). Default 12.
+                Networks measured whole to fit the calibration factors (0: none). Default 48.
             clock:
                 ``"auto"``, ``"wall"`` or ``"thread"`` (see ``resolve_clock``). Default
                 ``"auto"``.
@@ -217,12 +230,15 @@ class LatencyTable(Objective):
         )
 
     def calibrate(self, measured: Mapping[Architecture, float]) -> None:
-        """Fit :attr:`scale` to whole networks' measured seconds on the table's device.
+        """Fit the calibration factors to whole networks' measured seconds on the table's device.
 
         ``scale`` becomes the median over the networks of ``(measured - overhead) /
-        layer_sum``; with no usable network it is 1. :meth:`profile` calls this with the
-        calibration networks it measured; call it again with measurements of your own (say,
-        of networks deployed on the device) to recalibrate.
+        layer_sum``. With at least :data:`KIND_FIT_MIN_EXTRA` more networks than kinds of
+        layer, each kind of layer and the overhead also get a factor of their own, the
+        non-negative least-squares fit of the relative errors (scipy's ``nnls``), pulled
+        slightly towards ``scale`` so a kind that few networks use keeps a sensible factor.
+        :meth:`profile` calls this with the calibration networks it measured; call it again
+        with measurements of your own (networks deployed on the device) to recalibrate.
         """
         archs = list(measured)
         seconds = [float(measured[arch]) for arch in archs]
@@ -231,6 +247,13 @@ class LatencyTable(Objective):
             (m - self.overhead) / s for m, s in zip(seconds, sums) if s > 0 and m > self.overhead
         ]
         self.scale = float(statistics.median(ratios)) if ratios else 1.0
+        self.kind_scales, self.overhead_scale = {}, 1.0
+        by_kind = [self.kind_sums(arch) for arch in archs]
+        kinds = sorted({kind for sums_ in by_kind for kind in sums_})
+        if len(archs) >= len(kinds) + KIND_FIT_MIN_EXTRA:
+            factors = _fit_factors(by_kind, seconds, kinds, self.overhead, self.scale)
+            self.overhead_scale = factors.pop("overhead")
+            self.kind_scales = factors
         self.calibration = [
             {"layers": list(arch.layers), "measured": m, "layer_sum": s}
             for arch, m, s in zip(archs, seconds, sums)
@@ -308,9 +331,25 @@ class LatencyTable(Objective):
         self._check_architecture(arch)
         return sum(self.entries[shape.key] for shape in layer_shapes(arch, self.input_shape))
 
+    def kind_sums(self, arch: Architecture) -> dict[str, float]:
+        """Sum of the entries of ``arch``'s layers per kind of layer (seconds)."""
+        self._check_architecture(arch)
+        sums: dict[str, float] = {}
+        for shape in layer_shapes(arch, self.input_shape):
+            sums[shape.layer] = sums.get(shape.layer, 0.0) + self.entries[shape.key]
+        return sums
+
     def predict(self, arch: Architecture) -> float:
-        """Predicted seconds per forward pass of ``arch``'s deployed network on the device."""
-        return self.overhead + self.scale * self.layer_sum(arch)
+        """Predicted seconds per forward pass of ``arch``'s deployed network on the device.
+
+        ``overhead_scale * overhead`` plus, per kind of layer, its factor times the sum of
+        the entries of that kind.
+        """
+        layers = sum(
+            self.kind_scales.get(kind, self.scale) * seconds
+            for kind, seconds in self.kind_sums(arch).items()
+        )
+        return self.overhead_scale * self.overhead + layers
 
     def evaluate(self, model: nn.Module) -> float:
         arch = getattr(model, "architecture", None)
@@ -343,6 +382,8 @@ class LatencyTable(Objective):
             "settings": self.settings,
             "overhead": self.overhead,
             "scale": self.scale,
+            "kind_scales": self.kind_scales,
+            "overhead_scale": self.overhead_scale,
             "calibration": self.calibration,
             "entries": self.entries,
         }
@@ -354,7 +395,7 @@ class LatencyTable(Objective):
             raise ValueError(
                 f"Got a {type(data).__name__}, but expected a {TABLE_FORMAT!r} table (an object)."
             )
-        if data.get("format") != TABLE_FORMAT or data.get("version") != TABLE_VERSION:
+        if data.get("format") != TABLE_FORMAT or data.get("version") not in _READABLE_VERSIONS:
             raise ValueError(
                 f"Got format={data.get('format')!r} version={data.get('version')!r}, but "
                 f"expected a {TABLE_FORMAT!r} version {TABLE_VERSION} file."
@@ -374,6 +415,8 @@ class LatencyTable(Objective):
                 entries=entries,
                 overhead=data["overhead"],
                 scale=data["scale"],
+                kind_scales=data.get("kind_scales"),
+                overhead_scale=data.get("overhead_scale", 1.0),
                 num_classes=data["num_classes"],
                 device=data.get("device"),
                 settings=data.get("settings"),
@@ -432,3 +475,47 @@ class LatencyTable(Objective):
             f"LatencyTable({len(self.entries)} entries, space={self.space!r}, "
             f"input_shape={self.batch_shape}, device={self.device.get('cpu_model', '?')!r})"
         )
+
+
+KIND_FIT_MIN_EXTRA = 8
+"""Calibration networks needed beyond one per kind of layer to fit a factor per kind."""
+
+KIND_PRIOR_WEIGHT = 0.01
+"""How strongly each kind's factor is pulled towards the one ``scale`` (per network)."""
+
+
+def _check_scales(scales: Mapping[str, float], argument: str) -> dict[str, float]:
+    for kind, value in scales.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"Got {argument}[{kind!r}]={value!r}, but expected a number.")
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"Got {argument}[{kind!r}]={value!r}, but expected a non-negative number."
+            )
+    return {str(kind): float(value) for kind, value in sorted(scales.items())}
+
+
+def _fit_factors(
+    by_kind: Sequence[Mapping[str, float]],
+    seconds: Sequence[float],
+    kinds: Sequence[str],
+    overhead: float,
+    prior: float,
+) -> dict[str, float]:
+    """Per kind of layer and for ``"overhead"``, the factors that fit ``seconds`` best.
+
+    Non-negative least squares on relative errors (each network's row divided by its
+    measured time), with one extra row per factor pulling it towards ``prior`` (1 for the
+    overhead) with weight :data:`KIND_PRIOR_WEIGHT` per network. scipy has the solver; what it
+    does not know is which columns a network has, so the design matrix is built here.
+    """
+    import numpy as np
+    from scipy.optimize import nnls
+
+    X = np.array([[row.get(kind, 0.0) for kind in kinds] + [overhead] for row in by_kind])
+    y = np.asarray(seconds, dtype=float)
+    weight = math.sqrt(KIND_PRIOR_WEIGHT * len(y))
+    A = np.vstack([X / y[:, None], weight * np.eye(X.shape[1])])
+    b = np.concatenate([np.ones(len(y)), weight * np.r_[np.full(len(kinds), prior), 1.0]])
+    factors, _ = nnls(A, b)
+    return {**dict(zip(kinds, map(float, factors[:-1]))), "overhead": float(factors[-1])}

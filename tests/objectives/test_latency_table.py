@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ from optuna_devnas.objectives import (
     LatencyTableMismatchError,
     space_layer_shapes,
 )
-from optuna_devnas.spaces import Architecture, CellSpace
+from optuna_devnas.spaces import Architecture, CellSpace, choices_at
 
 SPACE = CellSpace(max_layers=3)
 SHAPE = (1, 1, 8, 8)
@@ -74,6 +75,8 @@ def test_prediction_is_overhead_plus_scaled_layer_sum(table: LatencyTable) -> No
     keys = ["conv3x3:16->32@8x8", "bn_relu:32->32@8x8", "conv1x1:32->8@8x8"]
     assert all(key in table.entries for key in keys)
     assert table.layer_sum(arch) > sum(table.entries[key] for key in keys)  # 5 more cells
+    # 8 calibration networks are too few for a factor per kind of layer: one scale.
+    assert table.kind_scales == {} and table.overhead_scale == 1.0
     assert table.predict(arch) == pytest.approx(
         table.overhead + table.scale * table.layer_sum(arch)
     )
@@ -99,6 +102,30 @@ def test_calibrate_fits_the_scale_and_combine_takes_medians(table: LatencyTable)
     ]
     copy.calibrate({})
     assert copy.scale == 1.0
+
+    # Networks whose 3x3 convolutions cost twice their entries, everything else 1.2 times:
+    # enough of them, and each kind of layer gets its own factor.
+    networks = [
+        SPACE.architecture(layers)
+        for n in (1, 2, 3)
+        for layers in itertools.islice(itertools.product(*(choices_at(i) for i in range(n))), 9)
+    ]
+    truth = {
+        arch: 1.2 * copy.overhead
+        + sum((2.0 if kind == "conv3x3" else 1.2) * v for kind, v in copy.kind_sums(arch).items())
+        for arch in networks
+    }
+    copy.calibrate(truth)
+    # (pulled slightly towards the one scale, so not exactly the truth)
+    assert copy.kind_scales["conv3x3"] == pytest.approx(2.0, rel=0.15)
+    assert copy.kind_scales["conv1x1"] == pytest.approx(1.2, rel=0.15)
+    assert copy.kind_scales["conv3x3"] > 1.3 * copy.kind_scales["conv1x1"]
+    assert copy.overhead_scale == pytest.approx(1.2, rel=0.15)
+    assert all(copy.predict(a) == pytest.approx(t, rel=0.1) for a, t in truth.items())
+    assert LatencyTable.from_dict(copy.to_dict()).kind_scales == copy.kind_scales
+    version_1 = {**copy.to_dict(), "version": 1}
+    del version_1["kind_scales"], version_1["overhead_scale"]
+    assert LatencyTable.from_dict(version_1).kind_scales == {}
 
     slower = LatencyTable.from_dict(table.to_dict())
     slower.entries = {key: 3 * value for key, value in slower.entries.items()}
