@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from benchmarks._nb201_table import check_objectives, front_of
+from benchmarks._nb201_table import check_objectives, costs_title, front_of, hypervolume_gap
 from optuna_devnas.spaces import CellSpace
 
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "cellspace_digits.csv.gz"
@@ -95,10 +95,8 @@ class CellSpaceProblem:
 
     @property
     def title(self) -> str:
-        others = {"latency": f"latency ({self.latency_column})", "params": "parameters"}
-        return f"CellSpace on {self.dataset}: validation error vs " + " vs ".join(
-            others[o] for o in self.objectives[1:]
-        )
+        costs = costs_title(self.objectives, self.latency_column)
+        return f"CellSpace on {self.dataset}: validation error vs {costs}"
 
     def suggest(self, trial: optuna.Trial) -> str:
         """Suggest a cell through ``CellSpace.suggest`` and return ``str`` of it."""
@@ -122,7 +120,4 @@ class CellSpaceProblem:
 
     def hypervolume_gap(self, values: np.ndarray) -> float:
         """``100 * (1 - HV(values) / HV(true front))`` in the table-wide normalization."""
-        from benchmarks._nb201_table import normalized_hypervolume
-
-        found = normalized_hypervolume(values, self.lower, self.upper)
-        return 100.0 * (1.0 - found / self.front_hypervolume)
+        return hypervolume_gap(values, self.lower, self.upper, self.front_hypervolume)

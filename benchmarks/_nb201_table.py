@@ -135,6 +135,19 @@ def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:
     return objectives
 
 
+def costs_title(objectives: Sequence[str], latency_column: str) -> str:
+    """The cost objectives of a problem as a title reads them, e.g. ``latency (...) vs ...``."""
+    names = {"latency": f"latency ({latency_column})", "params": "parameters"}
+    return " vs ".join(names[o] for o in objectives[1:])
+
+
+def hypervolume_gap(
+    values: np.ndarray, lower: np.ndarray, upper: np.ndarray, front_hypervolume: float
+) -> float:
+    """``100 * (1 - HV(values) / HV(true front))`` in the table-wide normalization."""
+    return 100.0 * (1.0 - normalized_hypervolume(values, lower, upper) / front_hypervolume)
+
+
 def front_of(
     names: Sequence[str], points: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], float]:
@@ -210,10 +223,8 @@ class NB201Problem:
 
     @property
     def title(self) -> str:
-        others = {"latency": f"latency ({self.latency_column})", "params": "parameters"}
-        return f"{self.dataset}: error ({ACCURACY_COLUMNS[self.dataset]}) vs " + " vs ".join(
-            others[o] for o in self.objectives[1:]
-        )
+        costs = costs_title(self.objectives, self.latency_column)
+        return f"{self.dataset}: error ({ACCURACY_COLUMNS[self.dataset]}) vs {costs}"
 
     @property
     def cheap(self) -> dict[int, Any]:
@@ -258,5 +269,4 @@ class NB201Problem:
 
     def hypervolume_gap(self, values: np.ndarray) -> float:
         """``100 * (1 - HV(values) / HV(true front))`` in the table-wide normalization."""
-        found = normalized_hypervolume(values, self.lower, self.upper)
-        return 100.0 * (1.0 - found / self.front_hypervolume)
+        return hypervolume_gap(values, self.lower, self.upper, self.front_hypervolume)

@@ -50,7 +50,14 @@ from typing import Any
 import torch
 
 from optuna_devnas.data import load_data
-from optuna_devnas.objectives import FLOPs, Latency, LatencyTable, ParamCount, ValidationError
+from optuna_devnas.objectives import (
+    FLOPs,
+    Latency,
+    LatencyTable,
+    ParamCount,
+    ValidationError,
+    describe_device,
+)
 from optuna_devnas.spaces import Architecture, CellSpace
 
 COLUMNS = (
@@ -253,14 +260,7 @@ def describe(args: argparse.Namespace, work: Path, argv: list[str]) -> str:
         commit = "unknown"
     trained = _read(work / "training.jsonl")
     rounds = _read(work / "latency.jsonl")
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = describe_device(torch.device("cpu"), threads=1)["cpu_model"]
     loads = [r["load"][0] for r in rounds]
     seconds = sum(r["seconds"] for r in trained)
     return "\n".join(

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import stats
 import torch
 
-from optuna_devnas.objectives import Latency, LatencyTable
+from optuna_devnas.objectives import Latency, LatencyTable, describe_device
 from optuna_devnas.spaces import Architecture, CellSpace
 
 
@@ -112,14 +112,7 @@ def run_configuration(size: int, threads: int, args: argparse.Namespace) -> dict
 
 
 def markdown(results: list[dict], args: argparse.Namespace, argv: Sequence[str]) -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = describe_device(torch.device("cpu"), threads=1)["cpu_model"]
     lines = [
         "# Latency tables against the Latency objective",
         "",
