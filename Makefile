@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # MLflow below 3.18); users of the package get pyproject.toml's open ranges.
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test lint typecheck pytest benchmarks clean
+.PHONY: install demo test test-fast lint typecheck pytest benchmarks clean
 
 # The first install takes a few minutes (torch, BoTorch, MLflow): say so, then what is done.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -35,6 +35,10 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The developer loop: everything but the end-to-end tests marked slow (CI runs those too).
+test-fast: lint typecheck
+	$(BIN)/pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -46,13 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"optuna_devnas.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"optuna_devnas.commands.{name}":
-                raise
-            continue  # sub-command not written yet
-        module.register(subparsers)
+        importlib.import_module(f"optuna_devnas.commands.{name}").register(subparsers)
     return parser
 
 

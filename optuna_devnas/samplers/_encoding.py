@@ -100,7 +100,8 @@ class ParamEncoding:
             index = _choice_index(dist, params[name]) if name in params else len(dist.choices)
             row.append(float(index))
         for name in self.numerical:
-            row.append(_scale(self.distributions[name], params[name]) if name in params else -1.0)
+            dist = self.distributions[name]
+            row.append(_scale(dist, params[name]) if name in params else ABSENT_NUMBER)
         for choices, names in self.groups:
             present = [params[name] for name in names if name in params]
             for choice in choices:

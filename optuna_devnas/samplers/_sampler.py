@@ -336,10 +336,9 @@ class DPPSampler(BaseSampler):
         params = {n: v for n, v in fixed.items() if n in distributions}
         storage = study._storage
         key = params_key(params)
+        # A claim without a time beats every rival's (``_beats``): a trial with fixed
+        # parameters cannot yield, so a rival that claimed them too must.
         storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": None})
-        storage.set_trial_system_attr(
-            trial._trial_id, CLAIM_KEY, {"key": key, "time": time.time()}
-        )
         storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, params)
         architecture: dict[str, Any] = params
         if space is not None:
