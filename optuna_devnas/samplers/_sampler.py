@@ -9,6 +9,7 @@ live in the other modules of this package and never see a study.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 import json
 import math
 import threading
@@ -23,15 +24,11 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_devnas.samplers._cells import CellPlanner, canonical_cell, cell_distributions
 from optuna_devnas.samplers._encoding import ParamEncoding, params_key
+from optuna_devnas.samplers._generic import GenericPlanner
 from optuna_devnas.samplers._pareto import signs_of
-from optuna_devnas.samplers._planning import (
-    Choice,
-    Planner,
-    TrialView,
-    canonical_cell,
-    cell_distributions,
-)
+from optuna_devnas.samplers._planning import Choice, Ranker, TrialView
 from optuna_devnas.samplers._ranking import Selection
 from optuna_devnas.spaces import SPACE_ATTR, CellSpace
 
@@ -61,6 +58,14 @@ _FILLER_WAIT_SECONDS = 20.0
 Params = dict[str, Any]
 
 SELECTIONS: tuple[Selection, ...] = get_args(Selection)
+
+
+@dataclass(frozen=True)
+class _Planners:
+    """A study's planners, sharing one ranker (its caches of cheap values and warm starts)."""
+
+    cells: CellPlanner
+    generic: GenericPlanner
 
 
 class DPPSampler(BaseSampler):
@@ -165,7 +170,7 @@ class DPPSampler(BaseSampler):
         self._independent_sampler = independent_sampler or TPESampler(seed=seed)
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
-        self._planners: dict[tuple[int, tuple[float, ...]], Planner] = {}
+        self._planners: dict[tuple[int, tuple[float, ...]], _Planners] = {}
         self._proposals: dict[int, dict[str, Any]] = {}
         self._warned: set[str] = set()
 
@@ -244,13 +249,14 @@ class DPPSampler(BaseSampler):
         signs = signs_of([d == StudyDirection.MAXIMIZE for d in directions])
         planner = self._planners.get((study._study_id, signs))
         if planner is None:
-            planner = Planner(
-                k=self._k,
-                selection=self._selection,
-                cheap=self._cheap,
-                signs=signs,
-                n_startup_trials=self._n_startup_trials,
-                max_candidates=self._max_candidates,
+            ranker = Ranker(selection=self._selection, cheap=self._cheap, signs=signs)
+            planner = _Planners(
+                cells=CellPlanner(ranker, k=self._k),
+                generic=GenericPlanner(
+                    ranker,
+                    n_startup_trials=self._n_startup_trials,
+                    max_candidates=self._max_candidates,
+                ),
             )
             self._planners[(study._study_id, signs)] = planner
         started = time.monotonic()
@@ -277,9 +283,9 @@ class DPPSampler(BaseSampler):
                 return None
             views = [_view(t, distributions, signs, canonical) for t in trials]
             if space is not None:
-                choices = planner.plan_cells(space, views, rng)
+                choices = planner.cells.plan(space, views, rng)
             else:
-                choices = planner.plan_generic(distributions, views, rng)
+                choices = planner.generic.plan(distributions, views, rng)
             if not choices:
                 return None  # Every candidate has been tried: the independent sampler explores.
             waited = time.monotonic() - started

@@ -10,15 +10,11 @@ import pytest
 import torch
 
 from optuna_devnas.samplers import _acquisition, _candidates, _ranking, _stages, _surrogate
+from optuna_devnas.samplers._cells import cell_encoding
 from optuna_devnas.samplers._encoding import ParamEncoding
+from optuna_devnas.samplers._generic import GenericPlanner, by_contribution
 from optuna_devnas.samplers._pareto import pareto_mask
-from optuna_devnas.samplers._planning import (
-    Planner,
-    TrialView,
-    by_contribution,
-    cell_encoding,
-    needs_refit,
-)
+from optuna_devnas.samplers._planning import Ranker, TrialView, needs_refit
 from optuna_devnas.spaces import CellSpace
 
 OPS = ["none", "skip", "conv"]
@@ -253,14 +249,10 @@ def test_gp_reads_cheap_objectives_as_features() -> None:
 
 
 def test_a_pareto_member_at_the_worst_expensive_value_is_no_parent() -> None:
-    planner = Planner(
-        k=4,
-        selection="ehvi",
-        cheap={1: lambda params: float(params["x"])},
-        signs=[-1.0, -1.0],
-        n_startup_trials=2,
-        max_candidates=16,
+    ranker = Ranker(
+        selection="ehvi", cheap={1: lambda params: float(params["x"])}, signs=[-1.0, -1.0]
     )
+    planner = GenericPlanner(ranker, n_startup_trials=2, max_candidates=16)
     points = [(90.0, 0.01), (12.0, 2.5), (6.0, 40.0), (20.0, 45.0)]  # (error, latency)
     views = [
         TrialView(i, TrialState.COMPLETE, {"x": lat}, (-err, -lat), True, 0)

@@ -29,7 +29,8 @@ from optuna_devnas.samplers import (
     DPPSampler,
     _stages,
 )
-from optuna_devnas.samplers._planning import Choice, Planner, TrialView, cell_distributions
+from optuna_devnas.samplers._cells import CellPlanner, cell_distributions
+from optuna_devnas.samplers._planning import Choice, Ranker, TrialView
 from optuna_devnas.spaces import Architecture, CellSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -359,26 +360,19 @@ def _view(stage: int, state: TrialState, layers: list[str], value: float | None)
 
 
 def test_a_worker_that_would_wait_guesses_the_next_stage() -> None:
-    planner = Planner(
-        k=4,
-        selection="ehvi",
-        cheap={1: cost},
-        signs=(-1.0, -1.0),
-        n_startup_trials=10,
-        max_candidates=100,
-    )
+    planner = CellPlanner(Ranker(selection="ehvi", cheap={1: cost}, signs=(-1.0, -1.0)), k=4)
     rng = np.random.default_rng(0)
     first = [a.layers for a in SPACE.initial()]
     # Stage 1 claimed whole, nothing finished: only random cells, marked as fillers.
     running = [_view(1, TrialState.RUNNING, list(layers), None) for layers in first]
-    choices = planner.plan_cells(SPACE, running, rng)
+    choices = planner.plan(SPACE, running, rng)
     assert choices and all(c.filler for c in choices)
     # Two results are in: the next stage's best guess comes first, among their children.
     done = [
         _view(1, TrialState.COMPLETE, list(first[0]), -1.0),
         _view(1, TrialState.COMPLETE, list(first[1]), -2.0),
     ]
-    choices = planner.plan_cells(SPACE, done + running[2:], rng)
+    choices = planner.plan(SPACE, done + running[2:], rng)
     guesses = [c for c in choices if c.ahead]
     assert guesses and choices[: len(guesses)] == guesses
     assert all(c.stage == 2 and not c.filler for c in guesses)
@@ -386,7 +380,7 @@ def test_a_worker_that_would_wait_guesses_the_next_stage() -> None:
     assert all(c.filler for c in choices[len(guesses) :])
     # A trial proposed ahead does not end stage 1: its last members are still handed out.
     ahead = TrialView(1, TrialState.RUNNING, guesses[0].params, None, True, 2, ahead=True)
-    choices = planner.plan_cells(SPACE, [*done, *running[2:5], ahead], rng)
+    choices = planner.plan(SPACE, [*done, *running[2:5], ahead], rng)
     assert choices[0].stage == 1 and SPACE.from_params(choices[0].params).layers == first[5]
 
 
