@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from optuna_devnas._checks import check_positive_int
 from optuna_devnas.objectives._training import resolve_device
 
 
@@ -106,8 +107,7 @@ class InstaNASConfig:
         )
         for name in positive_ints:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Got {name}={value!r}, but expected a positive integer.")
+            check_positive_int(value, name)
         for name in ("pretrain_epochs", "finetune_epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock
 from torchvision.ops.misc import Conv2dNormActivation
 
+from optuna_devnas._checks import check_positive_int
+
 
 def _downsample(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
@@ -56,8 +58,7 @@ class Controller(nn.Module):
             ("resolution", resolution),
             ("width", width),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Got {name}={value!r}, but expected a positive integer.")
+            check_positive_int(value, name)
         self.resolution = resolution
         self.num_blocks = num_blocks
         self.num_options = num_options

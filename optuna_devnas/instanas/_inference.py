@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from optuna_devnas._checks import check_positive_int
 from optuna_devnas.instanas._controller import Controller, greedy
 from optuna_devnas.instanas._meta_graph import Child, MetaGraph, policy_to_child
 from optuna_devnas.instanas._options import OPTION_NAMES
@@ -43,8 +44,7 @@ class InstanceAwareNetwork(nn.Module):
         self, *, controller: Controller, meta_graph: MetaGraph, max_groups: int = 8
     ) -> None:
         super().__init__()
-        if not isinstance(max_groups, int) or max_groups < 1:
-            raise ValueError(f"Got max_groups={max_groups!r}, but expected a positive integer.")
+        check_positive_int(max_groups, "max_groups")
         self.controller = controller
         self.meta_graph = meta_graph
         self.max_groups = max_groups

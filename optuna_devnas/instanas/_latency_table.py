@@ -33,6 +33,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from optuna_devnas._checks import check_positive_int
 from optuna_devnas.instanas._meta_graph import MetaBlock, MetaGraph, policy_to_child
 from optuna_devnas.instanas._options import OPTION_NAMES
 from optuna_devnas.objectives import (
@@ -157,8 +158,7 @@ class OptionLatencyTable:
                 inside a network (see the module docstring); the factors are kept in
                 ``settings["calibration"]``. Default True.
         """
-        if not isinstance(rounds, int) or rounds < 1:
-            raise ValueError(f"Got rounds={rounds!r}, but expected a positive integer.")
+        check_positive_int(rounds, "rounds")
         torch_device = torch.device(device)
         resolved = resolve_clock(clock, device=torch_device, threads=threads)
         model = copy.deepcopy(meta_graph).to(torch_device).eval()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from optuna_devnas._checks import check_positive_int  # noqa: F401  (re-exported)
 from optuna_devnas.spaces import Architecture
 
 if TYPE_CHECKING:
@@ -148,12 +149,6 @@ def batched_shape(input_shape: Sequence[int], argument: str = "input_shape") -> 
     """``(batch, channels, height, width)``: ``input_shape`` with batch 1 prepended if absent."""
     shape = check_input_shape(input_shape, argument)
     return shape if len(shape) == 4 else (1, *shape)
-
-
-def check_positive_int(value: Any, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Got {argument}={value!r}, but expected a positive integer.")
-    return value
 
 
 def check_num_classes(value: Any) -> int:

@@ -22,6 +22,8 @@ import time
 import torch
 from torch.utils import benchmark
 
+from optuna_devnas._checks import check_positive_int
+
 CLOCKS = ("auto", "wall", "thread")
 """Accepted ``clock`` arguments; ``"auto"`` is ``"thread"`` for one CPU thread, else ``"wall"``."""
 
@@ -95,8 +97,7 @@ def measure_latency(
             ``"wall"``, ``"thread"`` or ``"auto"`` (see :func:`resolve_clock`). Default
             ``"wall"``.
     """
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"Got threads={threads!r}, but expected a positive integer.")
+    check_positive_int(threads, "threads")
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"Got warmup={warmup!r}, but expected a non-negative integer.")
     if not min_run_time > 0:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from optuna_devnas._checks import check_positive_int
 from optuna_devnas.data import TensorData, load_data
 from optuna_devnas.objectives._base import Objective
 from optuna_devnas.spaces import Architecture, condense_stage, group_lasso_penalty
@@ -171,12 +172,10 @@ class ValidationError(Objective):
         device: str = "cpu",
         data_root: str | None = None,
     ) -> None:
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"Got epochs={epochs!r}, but expected a positive integer.")
+        check_positive_int(epochs, "epochs")
         if not lr > 0:
             raise ValueError(f"Got lr={lr!r}, but expected a positive number.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Got batch_size={batch_size!r}, but expected a positive integer.")
+        check_positive_int(batch_size, "batch_size")
         if weight_decay < 0 or lasso_weight < 0:
             raise ValueError(
                 f"Got weight_decay={weight_decay!r} and lasso_weight={lasso_weight!r}, but "

@@ -24,6 +24,7 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_devnas._checks import check_positive_int
 from optuna_devnas.samplers._cells import CellPlanner, canonical_cell, cell_distributions
 from optuna_devnas.samplers._encoding import ParamEncoding, params_key
 from optuna_devnas.samplers._generic import GenericPlanner
@@ -140,7 +141,7 @@ class DPPSampler(BaseSampler):
     ) -> None:
         if space is not None and not isinstance(space, CellSpace):
             raise ValueError(f"Got space={space!r}, but expected a CellSpace or None.")
-        _check_positive_int("k", k)
+        check_positive_int(k, "k")
         if selection not in SELECTIONS:
             raise ValueError(f"Got selection={selection!r}, but expected one of {SELECTIONS}.")
         cheap = dict(cheap_objectives or {})
@@ -154,8 +155,8 @@ class DPPSampler(BaseSampler):
                     f"Got cheap_objectives[{index}]={fn!r}, but expected a function of the "
                     "parameters returning a float."
                 )
-        _check_positive_int("n_startup_trials", n_startup_trials)
-        _check_positive_int("max_candidates", max_candidates)
+        check_positive_int(n_startup_trials, "n_startup_trials")
+        check_positive_int(max_candidates, "max_candidates")
         if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
             raise ValueError(
                 f"Got independent_sampler={independent_sampler!r}, but expected an Optuna sampler."
@@ -408,11 +409,6 @@ def _beats(
         other_time = claim.get("time")
         return other_time is None or (other_time, other.number) < (now, number)
     return _view(other, distributions, (), canonical).key == key
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Got {name}={value!r}, but expected an integer >= 1.")
 
 
 def _find_space(trials: Sequence[FrozenTrial]) -> CellSpace | None:
