@@ -8,7 +8,8 @@ child's whole latency and be checked against measurement. The table is plain dat
 and loads from JSON, so it can be measured once on a target device and used anywhere.
 
 CPUs shared with other work make single timings noisy, so :meth:`OptionLatencyTable.measure`
-times every entry in several interleaved rounds and keeps each entry's median.
+times every entry in several interleaved rounds and keeps each entry's median (the timing helper
+``LatencyTable`` profiles with too).
 
 An option timed alone, with its weights and input hot in the caches, runs faster than inside a
 network, and not by the same factor for every option: on a 2-core CPU (meta-graph width 1.0,
@@ -27,7 +28,6 @@ import copy
 import json
 import os
 from pathlib import Path
-import statistics
 from typing import Any, cast
 
 import torch
@@ -39,7 +39,7 @@ from optuna_devnas.instanas._options import OPTION_NAMES
 from optuna_devnas.objectives import (
     LatencyTableMismatchError,
     describe_device,
-    measure_latency,
+    interleaved_medians,
     resolve_clock,
 )
 
@@ -177,18 +177,9 @@ class OptionLatencyTable:
         children = calibration_policies(model) if calibrate else []
         image = example(*model.input_shape)
         entries.extend((_Child(model, policy), image) for policy in children)
-        samples: list[list[float]] = [[] for _ in entries]
-        for round_index in range(rounds):
-            # Alternate the order so that a slow drift of the machine's load evens out.
-            order = range(len(entries)) if round_index % 2 == 0 else reversed(range(len(entries)))
-            for i in order:
-                module, x = entries[i]
-                samples[i].append(
-                    measure_latency(
-                        module, x, threads=threads, min_run_time=min_run_time, clock=resolved
-                    )
-                )
-        medians = [statistics.median(s) for s in samples]
+        medians = interleaved_medians(
+            entries, rounds=rounds, threads=threads, min_run_time=min_run_time, clock=resolved
+        )
         n = len(OPTION_NAMES)
         options = n * model.num_blocks
         seconds = torch.tensor(medians[:options], dtype=torch.float64).view(-1, n)

@@ -12,7 +12,7 @@ from optuna_devnas.objectives._latency_table import LatencyTable, LatencyTableMi
 from optuna_devnas.objectives._layer_shapes import LayerShape, layer_shapes, space_layer_shapes
 from optuna_devnas.objectives._memory import PeakMemory
 from optuna_devnas.objectives._profiling import describe_device
-from optuna_devnas.objectives._timing import measure_latency, resolve_clock
+from optuna_devnas.objectives._timing import interleaved_medians, measure_latency, resolve_clock
 from optuna_devnas.objectives._training import (
     ValidationAccuracy,
     ValidationError,
@@ -35,6 +35,7 @@ __all__ = [
     "ValidationError",
     "describe_device",
     "evaluate_error",
+    "interleaved_medians",
     "layer_shapes",
     "measure_latency",
     "resolve_clock",

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 import os
 import platform
 import random
-import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ from torch import nn
 
 from optuna_devnas.objectives._base import batched_shape, check_num_classes, check_positive_int
 from optuna_devnas.objectives._layer_shapes import skeleton_network, space_layer_shapes
-from optuna_devnas.objectives._timing import measure_latency, resolve_clock
+from optuna_devnas.objectives._timing import interleaved_medians, resolve_clock
 from optuna_devnas.objectives._training import resolve_device
 from optuna_devnas.spaces import Architecture, CellSpace, choices_at, condense
 
@@ -119,25 +118,22 @@ def profile_table(
         items.append((f"network:{arch}", condense(network).eval().to(torch_device), network_input))
 
     start = time.perf_counter()
-    times: dict[str, list[float]] = {label: [] for label, _, _ in items}
-    done = 0
-    for round_index in range(rounds):
-        # Alternate the order so that a slow drift of the machine's load evens out.
-        ordered = items if round_index % 2 == 0 else items[::-1]
-        for label, module, x in ordered:
-            seconds = measure_latency(
-                module,
-                x,
-                threads=threads,
-                warmup=warmup,
-                min_run_time=min_run_time,
-                clock=resolved_clock,
-            )
-            times[label].append(seconds)
-            done += 1
-            if progress is not None:
-                progress(done, rounds * len(items), label)
-    median = {label: statistics.median(values) for label, values in times.items()}
+    labels = [label for label, _, _ in items]
+
+    def report(done: int, total: int, index: int) -> None:
+        if progress is not None:
+            progress(done, total, labels[index])
+
+    seconds = interleaved_medians(
+        [(module, x) for _, module, x in items],
+        rounds=rounds,
+        threads=threads,
+        warmup=warmup,
+        min_run_time=min_run_time,
+        clock=resolved_clock,
+        progress=report,
+    )
+    median = dict(zip(labels, seconds, strict=True))
     overhead = median.pop("overhead")
     entries = {key: value for key, value in median.items() if not key.startswith("network:")}
     table = cls(

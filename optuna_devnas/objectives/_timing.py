@@ -14,7 +14,7 @@ threads' work is not counted); :func:`resolve_clock` refuses those combinations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 import contextlib
 import statistics
 import time
@@ -121,6 +121,49 @@ def measure_latency(
             blocks.append(per_call)
             total += per_call * number
     return float(statistics.median(blocks))
+
+
+def interleaved_medians(
+    items: Sequence[tuple[Callable[[torch.Tensor], object], torch.Tensor]],
+    *,
+    rounds: int,
+    threads: int = 1,
+    warmup: int = 3,
+    min_run_time: float = 0.05,
+    clock: str = "wall",
+    progress: Callable[[int, int, int], None] | None = None,
+) -> list[float]:
+    """Each item's median seconds per call over ``rounds`` rounds of :func:`measure_latency`.
+
+    Every round times every item, in alternating order from round to round, so a burst or a
+    slow drift of a shared machine's load touches all items alike instead of spoiling a few.
+
+    Args:
+        items:
+            ``(fn, example_input)`` pairs, as :func:`measure_latency` takes them.
+        rounds:
+            Rounds over all items.
+        threads, warmup, min_run_time, clock:
+            As :func:`measure_latency`.
+        progress:
+            Called as ``progress(done, total, index)`` after each timing.
+    """
+    check_positive_int(rounds, "rounds")
+    samples: list[list[float]] = [[] for _ in items]
+    done = 0
+    for round_index in range(rounds):
+        order = range(len(items)) if round_index % 2 == 0 else reversed(range(len(items)))
+        for index in order:
+            fn, x = items[index]
+            samples[index].append(
+                measure_latency(
+                    fn, x, threads=threads, warmup=warmup, min_run_time=min_run_time, clock=clock
+                )
+            )
+            done += 1
+            if progress is not None:
+                progress(done, rounds * len(items), index)
+    return [float(statistics.median(values)) for values in samples]
 
 
 def _seconds_per_call(timer: benchmark.Timer, number: int) -> float:
