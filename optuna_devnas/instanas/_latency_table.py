@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from optuna_devnas._checks import check_positive_int
+from optuna_devnas._files import write_text_atomic
 from optuna_devnas.instanas._meta_graph import MetaBlock, MetaGraph, policy_to_child
 from optuna_devnas.instanas._options import OPTION_NAMES
 from optuna_devnas.objectives import (
@@ -271,8 +272,8 @@ class OptionLatencyTable:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the table as JSON to ``path``."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        """Write the table as JSON to ``path``, atomically (a failed write keeps the old one)."""
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> OptionLatencyTable:

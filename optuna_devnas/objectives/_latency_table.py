@@ -27,12 +27,12 @@ import math
 import os
 from pathlib import Path
 import statistics
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from optuna_devnas._errors import DevnasError, InvalidArchitectureError
+from optuna_devnas._files import write_text_atomic
 from optuna_devnas.objectives._base import (
     Objective,
     ParamsObjective,
@@ -53,12 +53,6 @@ _REQUIRED_KEYS = ("space", "input_shape", "num_classes", "overhead", "scale", "e
 
 class LatencyTableMismatchError(DevnasError, ValueError):
     """A latency table is used for another space or input shape than it was profiled for."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _comparable(space: CellSpace) -> dict[str, Any]:
@@ -433,19 +427,7 @@ class LatencyTable(Objective):
         The JSON goes to a temporary file in the same folder, which then replaces ``path``: a
         write that fails (a full disk) leaves the previous table as it was.
         """
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1) + "\n"
-        handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                os.fchmod(file.fileno(), 0o666 & ~_umask())  # as a new file would get
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(scratch, path)
-        except BaseException:
-            Path(scratch).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(
