@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from optuna_devnas._checks import check_positive_int
-from optuna_devnas.objectives._training import resolve_device
+from optuna_devnas._device import resolve_device
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,9 +18,9 @@ import warnings
 import torch
 from torch import nn
 
+from optuna_devnas._device import resolve_device
 from optuna_devnas.objectives._base import InferenceObjective, check_positive_int
 from optuna_devnas.objectives._timing import measure_latency, resolve_clock
-from optuna_devnas.objectives._training import resolve_device
 
 BACKENDS = ("torch", "onnxruntime")
 

@@ -20,9 +20,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from optuna_devnas.spaces import Architecture, CellSpace, LearnedGroupConv, choices_at
-from optuna_devnas.spaces._network import DenseStage
-from optuna_devnas.spaces._ops import build_convolution, build_normalization, is_convolution
+from optuna_devnas.spaces import (
+    Architecture,
+    CellSpace,
+    DenseStage,
+    LearnedGroupConv,
+    build_convolution,
+    build_normalization,
+    choices_at,
+    is_convolution,
+)
 
 
 @dataclass(frozen=True, order=True)

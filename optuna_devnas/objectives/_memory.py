@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from optuna_devnas._device import resolve_device
 from optuna_devnas.objectives._base import InferenceObjective
-from optuna_devnas.objectives._training import resolve_device
 
 
 def _tensor_bytes(tensors: Sequence[torch.Tensor]) -> int:

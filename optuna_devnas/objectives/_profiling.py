@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from optuna_devnas._device import resolve_device
 from optuna_devnas.objectives._base import batched_shape, check_num_classes, check_positive_int
 from optuna_devnas.objectives._layer_shapes import skeleton_network, space_layer_shapes
 from optuna_devnas.objectives._timing import interleaved_medians, resolve_clock
-from optuna_devnas.objectives._training import resolve_device
 from optuna_devnas.spaces import Architecture, CellSpace, choices_at, condense
 
 if TYPE_CHECKING:

@@ -19,24 +19,16 @@ from torch import nn
 import torch.nn.functional as F
 
 from optuna_devnas._checks import check_positive_int
+from optuna_devnas._device import resolve_device
 from optuna_devnas.data import TensorData, load_data
 from optuna_devnas.objectives._base import Objective
-from optuna_devnas.spaces import Architecture, condense_stage, group_lasso_penalty
-from optuna_devnas.spaces._network import learned_group_convs
+from optuna_devnas.spaces import (
+    Architecture,
+    condense_stage,
+    group_lasso_penalty,
+    learned_group_convs,
+)
 from optuna_devnas.tracking._steps import log_step
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``torch.device(device)``, with a clear error for unknown or unavailable devices."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"Got device={device!r}, but expected e.g. 'cpu' or 'cuda'.") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Got device={device!r}, but CUDA is not available on this machine.")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"Got device={device!r}, but expected 'cpu' or 'cuda'.")
-    return resolved
 
 
 @torch.no_grad()

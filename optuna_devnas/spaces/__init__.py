@@ -4,9 +4,11 @@ from optuna_devnas.spaces._architecture import Architecture, choices_at
 from optuna_devnas.spaces._cell_space import ARCHITECTURE_ATTR, SPACE_ATTR, CellSpace
 from optuna_devnas.spaces._network import (
     DenseCellNetwork,
+    DenseStage,
     condense,
     condense_stage,
     group_lasso_penalty,
+    learned_group_convs,
 )
 from optuna_devnas.spaces._ops import (
     CONVOLUTIONS,
@@ -14,6 +16,9 @@ from optuna_devnas.spaces._ops import (
     NORMALIZATIONS,
     CondensedGroupConv,
     LearnedGroupConv,
+    build_convolution,
+    build_normalization,
+    is_convolution,
 )
 
 __all__ = [
@@ -21,14 +26,19 @@ __all__ = [
     "Architecture",
     "CONVOLUTIONS",
     "CellSpace",
-    "IDENTITY",
     "CondensedGroupConv",
     "DenseCellNetwork",
+    "DenseStage",
+    "IDENTITY",
     "LearnedGroupConv",
     "NORMALIZATIONS",
     "SPACE_ATTR",
+    "build_convolution",
+    "build_normalization",
     "choices_at",
     "condense",
     "condense_stage",
     "group_lasso_penalty",
+    "is_convolution",
+    "learned_group_convs",
 ]
