@@ -9,7 +9,6 @@ import sys
 import uuid
 import warnings
 
-from _objectives import SPACE, cost, error, objective
 import numpy as np
 import optuna
 from optuna.testing.pytest_samplers import (
@@ -32,6 +31,7 @@ from optuna_devnas.samplers import (
 from optuna_devnas.samplers._cells import CellPlanner, cell_distributions
 from optuna_devnas.samplers._planning import Choice, Ranker, TrialView
 from optuna_devnas.spaces import Architecture, CellSpace
+from tests.samplers._objectives import SPACE, cost, error, objective
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 HERE = Path(__file__).parent
