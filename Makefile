@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # MLflow below 3.18); users of the package get pyproject.toml's open ranges.
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test test-fast lint typecheck pytest benchmarks clean
+.PHONY: install demo test test-fast lint typecheck pytest benchmarks clean fashion-mnist
 
 # The first install takes a few minutes (torch, BoTorch, MLflow): say so, then what is done.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -31,13 +31,25 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# Fashion-MNIST comes from Debian's package (30 MB, no download at run time): installed here
+# when missing and this user may run apt-get; without it, its tests are skipped with a reason.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+fashion-mnist:
+	@test -d $(FASHION_MNIST) || { \
+		echo "make: installing Debian's dataset-fashion-mnist (Fashion-MNIST, 30 MB)..."; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		$$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+		|| { $$SUDO apt-get update -q >/dev/null 2>&1 \
+			&& $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } \
+		|| echo "make: could not install dataset-fashion-mnist; its tests will be skipped."; }
+
+pytest: install fashion-mnist
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 # The developer loop: everything but the end-to-end tests marked slow (CI runs those too).
-test-fast: lint typecheck
+test-fast: lint typecheck fashion-mnist
 	$(BIN)/pytest -m "not slow"
 
 clean:

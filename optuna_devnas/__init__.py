@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "PeakMemory": "optuna_devnas.objectives",
     "load_cifar": "optuna_devnas.data",
     "load_digits": "optuna_devnas.data",
+    "load_fashion_mnist": "optuna_devnas.data",
     "retarget": "optuna_devnas._retarget",
 }
 

@@ -35,8 +35,8 @@ _SAME_QUANTITY = [{"val_error", "val_accuracy"}]
 HELP = {
     "study": "study name",
     "storage": "Optuna storage URL (postgresql://... for many machines)",
-    "data": "digits, digits32, cifar10 or cifar100",
-    "data_root": "folder of CIFAR (never downloaded)",
+    "data": "digits, digits32, fashion_mnist, fashion_mnist32, cifar10 or cifar100",
+    "data_root": "folder of CIFAR or Fashion-MNIST (never downloaded)",
     "objectives": f"comma-separated, among {', '.join(OBJECTIVE_NAMES)}",
     "objective": "a user objective file.py:function(trial, space, data) instead of --objectives",
     "directions": "minimize/maximize per value the user objective returns, comma-separated",

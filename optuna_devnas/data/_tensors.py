@@ -1,4 +1,4 @@
-"""Data sets as tensors in memory: digits (shipped with scikit-learn) and CIFAR from a folder.
+"""Data sets as tensors in memory: digits (shipped with scikit-learn), CIFAR from a folder.
 
 Small data sets fit in memory, so training loops index tensors directly instead of going
 through a ``DataLoader`` (no worker processes, exact reproducibility with a seed). Nothing here
@@ -38,7 +38,8 @@ class TensorData:
         return int(channels), int(height), int(width)
 
 
-def _resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
+def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Images resized to ``size x size`` (bilinear); unchanged when ``size`` is None."""
     if size is None or images.shape[-1] == size:
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
@@ -75,7 +76,7 @@ def load_digits(
     train_idx, val_idx = train_test_split(
         range(len(labels)), test_size=val_fraction, random_state=seed, stratify=bunch.target
     )
-    images = _resize(images, size).repeat(1, channels, 1, 1)
+    images = resize(images, size).repeat(1, channels, 1, 1)
     train_index, val_index = torch.tensor(train_idx), torch.tensor(val_idx)
     return TensorData(
         name="digits",
@@ -146,16 +147,28 @@ def load_cifar(
 def load_data(
     name: str, *, seed: int = 0, root: str | None = None, size: int | None = None
 ) -> TensorData:
-    """A data set by name: ``"digits"``, ``"digits32"`` (3x32x32), ``"cifar10"`` or
-    ``"cifar100"`` (CIFAR needs ``root``, the local folder)."""
+    """A data set by name.
+
+    ``"digits"``, ``"digits32"`` (3x32x32), ``"fashion_mnist"``, ``"fashion_mnist32"``
+    (3x32x32; both from ``root`` or Debian's folder), ``"cifar10"`` or ``"cifar100"`` (CIFAR
+    needs ``root``, the local folder).
+    """
     if name == "digits":
         return load_digits(seed=seed, size=size)
     if name == "digits32":
         return load_digits(seed=seed, size=32, channels=3)
+    if name in ("fashion_mnist", "fashion_mnist32"):
+        from optuna_devnas.data._fashion import load_fashion_mnist
+
+        if name == "fashion_mnist32":
+            return load_fashion_mnist(root, seed=seed, size=32, channels=3)
+        return load_fashion_mnist(root, seed=seed, size=size)
     if name in _CIFAR_MEAN:
         if root is None:
             raise DataNotFoundError(f"{name} needs a local folder: pass root=<folder>.")
         return load_cifar(root, name=name)
-    raise ValueError(
-        f"Got data set {name!r}, but expected 'digits', 'digits32', 'cifar10' or 'cifar100'."
-    )
+    raise ValueError(f"Got data set {name!r}, but expected one of {', '.join(DATA_SETS)}.")
+
+
+DATA_SETS = ("digits", "digits32", "fashion_mnist", "fashion_mnist32", "cifar10", "cifar100")
+"""The names :func:`load_data` accepts."""

@@ -128,8 +128,9 @@ class ValidationError(Objective):
     Args:
         data:
             A :class:`~optuna_devnas.data.TensorData`, or a name for
-            :func:`~optuna_devnas.data.load_data` (``"digits"``, ``"digits32"``, ``"cifar10"``,
-            ``"cifar100"``; CIFAR needs ``data_root``). Default ``"digits"``.
+            :func:`~optuna_devnas.data.load_data` (``"digits"``, ``"digits32"``,
+            ``"fashion_mnist"``, ``"fashion_mnist32"``, ``"cifar10"``, ``"cifar100"``; CIFAR
+            needs ``data_root``). Default ``"digits"``.
         epochs:
             Training epochs. Default 5.
         lr:
