@@ -7,9 +7,45 @@ torch, botorch and mlflow load only when the part that needs them is used.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # What mypy and IDEs see; the names load lazily at run time.
+    from optuna_devnas._errors import (
+        DataNotFoundError,
+        DevnasError,
+        InputShapeError,
+        InvalidArchitectureError,
+    )
+    from optuna_devnas._retarget import retarget
+    from optuna_devnas.data import TensorData, load_cifar, load_digits, load_fashion_mnist
+    from optuna_devnas.instanas import (
+        InstaNAS,
+        InstaNASConfig,
+        InstaNASObjective,
+        OptionLatencyTable,
+    )
+    from optuna_devnas.objectives import (
+        FLOPs,
+        Latency,
+        LatencyTable,
+        LatencyTableMismatchError,
+        ParamCount,
+        PeakMemory,
+        ValidationAccuracy,
+        ValidationError,
+    )
+    from optuna_devnas.samplers import DPPSampler
+    from optuna_devnas.spaces import Architecture, CellSpace
+    from optuna_devnas.tracking import (
+        MLflowTracker,
+        SyncResult,
+        TrackingWarning,
+        log_step,
+        sync_study,
+    )
+
 
 # Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -44,7 +80,38 @@ _EXPORTS: dict[str, str] = {
     "retarget": "optuna_devnas._retarget",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "Architecture",
+    "CellSpace",
+    "DPPSampler",
+    "DataNotFoundError",
+    "DevnasError",
+    "FLOPs",
+    "InputShapeError",
+    "InstaNAS",
+    "InstaNASConfig",
+    "InstaNASObjective",
+    "InvalidArchitectureError",
+    "Latency",
+    "LatencyTable",
+    "LatencyTableMismatchError",
+    "MLflowTracker",
+    "OptionLatencyTable",
+    "ParamCount",
+    "PeakMemory",
+    "SyncResult",
+    "TensorData",
+    "TrackingWarning",
+    "ValidationAccuracy",
+    "ValidationError",
+    "__version__",
+    "load_cifar",
+    "load_digits",
+    "load_fashion_mnist",
+    "log_step",
+    "retarget",
+    "sync_study",
+]
 
 
 def __getattr__(name: str) -> Any:

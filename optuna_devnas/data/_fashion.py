@@ -98,6 +98,26 @@ def _stratified(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.Tenso
     return torch.tensor(chosen), torch.tensor(rest)
 
 
+def _check_arguments(
+    train_size: int | None, val_size: int, holdout: str, size: int | None, channels: int
+) -> None:
+    if train_size is not None and (isinstance(train_size, bool) or train_size < 1):
+        raise ValueError(f"Got train_size={train_size!r}, but expected a positive integer.")
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
+        raise ValueError(f"Got val_size={val_size!r}, but expected a positive integer.")
+    if holdout not in ("split", "test"):
+        raise ValueError(f"Got holdout={holdout!r}, but expected 'split' or 'test'.")
+    if holdout == "split" and val_size >= _SIZES[True]:
+        raise ValueError(
+            f"Got val_size={val_size!r}, but a split of the {_SIZES[True]} training images "
+            "must leave some for training."
+        )
+    if size is not None and size < 1:
+        raise ValueError(f"Got size={size!r}, but expected a positive integer or None.")
+    if channels < 1:
+        raise ValueError(f"Got channels={channels!r}, but expected a positive integer.")
+
+
 def load_fashion_mnist(
     root: str | os.PathLike[str] | None = None,
     *,
@@ -151,21 +171,7 @@ def load_fashion_mnist(
         :class:`~optuna_devnas.DataNotFoundError`: The files are missing (the message names the
         Debian package) or corrupted.
     """
-    if train_size is not None and (isinstance(train_size, bool) or train_size < 1):
-        raise ValueError(f"Got train_size={train_size!r}, but expected a positive integer.")
-    if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
-        raise ValueError(f"Got val_size={val_size!r}, but expected a positive integer.")
-    if holdout not in ("split", "test"):
-        raise ValueError(f"Got holdout={holdout!r}, but expected 'split' or 'test'.")
-    if holdout == "split" and val_size >= _SIZES[True]:
-        raise ValueError(
-            f"Got val_size={val_size!r}, but a split of the {_SIZES[True]} training images "
-            "must leave some for training."
-        )
-    if size is not None and size < 1:
-        raise ValueError(f"Got size={size!r}, but expected a positive integer or None.")
-    if channels < 1:
-        raise ValueError(f"Got channels={channels!r}, but expected a positive integer.")
+    _check_arguments(train_size, val_size, holdout, size, channels)
     if root is None:
         root = DEBIAN_FOLDER if not download else Path.home() / ".cache" / "optuna-devnas"
     folder = Path(root).expanduser()

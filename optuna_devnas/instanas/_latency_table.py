@@ -61,6 +61,28 @@ def meta_graph_layout(meta_graph: MetaGraph) -> dict[str, Any]:
     }
 
 
+def _timed_entries(
+    model: MetaGraph, children: Sequence[torch.Tensor], generator: torch.Generator
+) -> list[tuple[nn.Module, torch.Tensor]]:
+    """What one measurement times, in this order: every option of every block, the stem, the
+    classifier, then one whole child per calibration policy (``children``)."""
+    device = next(model.parameters()).device
+
+    def example(*shape: int) -> torch.Tensor:
+        return torch.randn(1, *shape, generator=generator).to(device)
+
+    entries: list[tuple[nn.Module, torch.Tensor]] = []
+    for spec, block in zip(model.specs, model.blocks, strict=True):
+        x = example(spec.in_channels, *spec.input_size)
+        entries.extend((option, x) for option in cast(MetaBlock, block).options)
+    last = model.specs[-1]
+    entries.append((model.stem, example(*model.input_shape)))
+    entries.append((_Classify(model), example(last.out_channels, *last.output_size)))
+    image = example(*model.input_shape)
+    entries.extend((_Child(model, policy), image) for policy in children)
+    return entries
+
+
 class OptionLatencyTable:
     """Seconds per image of each option of each block of a meta-graph on one device.
 
@@ -163,21 +185,8 @@ class OptionLatencyTable:
         torch_device = torch.device(device)
         resolved = resolve_clock(clock, device=torch_device, threads=threads)
         model = copy.deepcopy(meta_graph).to(torch_device).eval()
-        generator = torch.Generator().manual_seed(seed)
-
-        def example(*shape: int) -> torch.Tensor:
-            return torch.randn(1, *shape, generator=generator).to(torch_device)
-
-        entries: list[tuple[nn.Module, torch.Tensor]] = []
-        for spec, block in zip(model.specs, model.blocks, strict=True):
-            x = example(spec.in_channels, *spec.input_size)
-            entries.extend((option, x) for option in cast(MetaBlock, block).options)
-        last = model.specs[-1]
-        entries.append((model.stem, example(*model.input_shape)))
-        entries.append((_Classify(model), example(last.out_channels, *last.output_size)))
         children = calibration_policies(model) if calibrate else []
-        image = example(*model.input_shape)
-        entries.extend((_Child(model, policy), image) for policy in children)
+        entries = _timed_entries(model, children, torch.Generator().manual_seed(seed))
         medians = interleaved_medians(
             entries, rounds=rounds, threads=threads, min_run_time=min_run_time, clock=resolved
         )

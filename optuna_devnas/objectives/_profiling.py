@@ -72,6 +72,28 @@ def calibration_architectures(space: CellSpace, count: int, seed: int) -> list[A
     return chosen
 
 
+def _profile_items(
+    space: CellSpace,
+    template: Architecture,
+    networks: Sequence[Architecture],
+    num_classes: int,
+    batch_shape: tuple[int, ...],
+    network_input: torch.Tensor,
+) -> list[tuple[str, nn.Module, torch.Tensor]]:
+    """What one profile times: every distinct layer of the space and the calibration networks."""
+    device = network_input.device
+    items: list[tuple[str, nn.Module, torch.Tensor]] = []
+    for shape in space_layer_shapes(space, batch_shape[1:]):
+        module = shape.build().to(device)
+        items.append((shape.key, module, shape.example_input(batch_shape[0]).to(device)))
+    skeleton = skeleton_network(template, num_classes=num_classes, batch_shape=batch_shape)
+    items.append(("overhead", skeleton.to(device), network_input))
+    for arch in networks:
+        network = arch.build(num_classes=num_classes, input_shape=batch_shape[1:])
+        items.append((f"network:{arch}", condense(network).eval().to(device), network_input))
+    return items
+
+
 def profile_table(
     cls: type[LatencyTable],
     space: CellSpace,
@@ -106,16 +128,8 @@ def profile_table(
     generator = torch.Generator().manual_seed(seed)
     network_input = torch.randn(batch_shape, generator=generator).to(torch_device)
 
-    items: list[tuple[str, nn.Module, torch.Tensor]] = []
-    for shape in space_layer_shapes(space, batch_shape[1:]):
-        module = shape.build().to(torch_device)
-        items.append((shape.key, module, shape.example_input(batch_shape[0]).to(torch_device)))
-    skeleton = skeleton_network(template, num_classes=num_classes, batch_shape=batch_shape)
-    items.append(("overhead", skeleton.to(torch_device), network_input))
     networks = calibration_architectures(space, calibration, seed)
-    for arch in networks:
-        network = arch.build(num_classes=num_classes, input_shape=batch_shape[1:])
-        items.append((f"network:{arch}", condense(network).eval().to(torch_device), network_input))
+    items = _profile_items(space, template, networks, num_classes, batch_shape, network_input)
 
     start = time.perf_counter()
     labels = [label for label, _, _ in items]

@@ -248,18 +248,7 @@ class DPPSampler(BaseSampler):
                     f"objective(s), indices 0..{len(directions) - 1}."
                 )
         signs = signs_of([d == StudyDirection.MAXIMIZE for d in directions])
-        planner = self._planners.get((study._study_id, signs))
-        if planner is None:
-            ranker = Ranker(selection=self._selection, cheap=self._cheap, signs=signs)
-            planner = _Planners(
-                cells=CellPlanner(ranker, k=self._k),
-                generic=GenericPlanner(
-                    ranker,
-                    n_startup_trials=self._n_startup_trials,
-                    max_candidates=self._max_candidates,
-                ),
-            )
-            self._planners[(study._study_id, signs)] = planner
+        planner = self._planner(study, signs)
         started = time.monotonic()
         while True:
             trials = [
@@ -296,26 +285,54 @@ class DPPSampler(BaseSampler):
                 choices = [c for c in choices if not c.filler]
             choice = self._claim(study, trial, choices, distributions, canonical)
             if choice is not None:
-                break
-            # Every candidate was lost to a rival that claimed it at the same moment (two
-            # rivals can both yield), or is held by a running trial while the next stage waits
-            # for its result. Try again with what storage says now, after a pause of random
-            # length so that rivals stop colliding. Handing the trial to the independent
-            # sampler instead could repeat an architecture, so that happens only after
-            # ``_MAX_WAIT_SECONDS``.
-            if waited >= _MAX_WAIT_SECONDS:
-                self._warn_once(
-                    "wait",
-                    f"DPPSampler found no free candidate within {_MAX_WAIT_SECONDS:.0f} s; "
-                    f"{type(self._independent_sampler).__name__} samples the trial.",
-                )
+                self._record(study, trial, choice, space)
+                return choice
+            if not self._wait_for_rivals(study, waited, rng):
                 return None
-            time.sleep(_POLL_SECONDS * float(rng.uniform(0.2, 1.0)))
-            # A dead worker's trial would hold its candidate forever: fail stale trials (a
-            # no-op without heartbeats) so the stage can end and the retry callback re-queues
-            # the architecture. Optuna does this only when a trial starts, and every worker
-            # may be waiting here.
-            optuna.storages.fail_stale_trials(study)
+
+    def _planner(self, study: Study, signs: tuple[float, ...]) -> _Planners:
+        """This process's planners for the study (caches of fitted models, never state)."""
+        planner = self._planners.get((study._study_id, signs))
+        if planner is None:
+            ranker = Ranker(selection=self._selection, cheap=self._cheap, signs=signs)
+            planner = _Planners(
+                cells=CellPlanner(ranker, k=self._k),
+                generic=GenericPlanner(
+                    ranker,
+                    n_startup_trials=self._n_startup_trials,
+                    max_candidates=self._max_candidates,
+                ),
+            )
+            self._planners[(study._study_id, signs)] = planner
+        return planner
+
+    def _wait_for_rivals(self, study: Study, waited: float, rng: np.random.Generator) -> bool:
+        """Pause before planning again; ``False`` once waiting has lasted too long.
+
+        Every candidate was lost to a rival that claimed it at the same moment (two rivals can
+        both yield), or is held by a running trial while the next stage waits for its result.
+        The pause has a random length so that rivals stop colliding. Handing the trial to the
+        independent sampler instead could repeat an architecture, so that happens only after
+        ``_MAX_WAIT_SECONDS``.
+        """
+        if waited >= _MAX_WAIT_SECONDS:
+            self._warn_once(
+                "wait",
+                f"DPPSampler found no free candidate within {_MAX_WAIT_SECONDS:.0f} s; "
+                f"{type(self._independent_sampler).__name__} samples the trial.",
+            )
+            return False
+        time.sleep(_POLL_SECONDS * float(rng.uniform(0.2, 1.0)))
+        # A dead worker's trial would hold its candidate forever: fail stale trials (a no-op
+        # without heartbeats) so the stage can end and the retry callback re-queues the
+        # architecture. Optuna does this only when a trial starts, and every worker may be
+        # waiting here.
+        optuna.storages.fail_stale_trials(study)
+        return True
+
+    @staticmethod
+    def _record(study: Study, trial: FrozenTrial, choice: Choice, space: CellSpace | None) -> None:
+        """Write the claimed choice to the trial's system attributes (state lives in storage)."""
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, STAGE_KEY, choice.stage)
         if choice.ahead:
@@ -329,7 +346,6 @@ class DPPSampler(BaseSampler):
                 str(i): {"mean": mean, "std": std} for i, (mean, std) in choice.prediction.items()
             }
         storage.set_trial_system_attr(trial._trial_id, PREDICTION_KEY, prediction)
-        return choice
 
     def _hold_fixed(
         self,
