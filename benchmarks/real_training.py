@@ -20,6 +20,10 @@ Usage (from the repository root)::
 
     nice -n 10 .venv/bin/python -m benchmarks.real_training --trials 60 --seeds 3 \\
         --cache benchmarks/results/digits_errors.jsonl --output benchmarks/results/real.md
+
+``--data fashion_mnist`` trains on Fashion-MNIST instead (Debian's ``dataset-fashion-mnist``),
+on a stratified subset of ``--train-size`` training images, validated on ``--val-size`` images
+held out of the training set (the test set is never used).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import optuna
 import torch
 
 from benchmarks._nb201_table import normalized_hypervolume
+from optuna_devnas.data import load_fashion_mnist
 from optuna_devnas.objectives import ValidationError, measure_latency
 from optuna_devnas.spaces import Architecture, CellSpace, condense
 
@@ -75,8 +80,8 @@ def measure_space(space: CellSpace, input_shape: tuple[int, ...], rounds: int) -
 class MemoizedError:
     """``ValidationError`` memoized by architecture in a JSON-lines file shared by all runs."""
 
-    def __init__(self, train: ValidationError, path: str | None) -> None:
-        self.train, self.path, self.trained = train, path, 0
+    def __init__(self, train: ValidationError, path: str | None, data: str) -> None:
+        self.train, self.path, self.trained, self.data = train, path, 0, data
         self.known: dict[str, float] = {}
         self._read()
 
@@ -84,7 +89,8 @@ class MemoizedError:
         if self.path and Path(self.path).is_file():
             for line in Path(self.path).read_text().splitlines():
                 row = json.loads(line)
-                if row["epochs"] == self.train.epochs:
+                # Rows of another data set or epoch count are another experiment.
+                if row["epochs"] == self.train.epochs and row.get("data", "digits") == self.data:
                     self.known[row["arch"]] = row["error"]
 
     def __call__(self, arch: Architecture) -> float:
@@ -96,7 +102,12 @@ class MemoizedError:
             self.trained += 1
             if self.path:
                 with open(self.path, "a") as f:
-                    row = {"arch": name, "epochs": self.train.epochs, "error": self.known[name]}
+                    row = {
+                        "arch": name,
+                        "data": self.data,
+                        "epochs": self.train.epochs,
+                        "error": self.known[name],
+                    }
                     f.write(json.dumps(row) + "\n")
         return self.known[name]
 
@@ -194,12 +205,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-layers", type=int, default=4, help="CellSpace(max_layers=...)")
     parser.add_argument("--cache", help="JSON-lines memo of trained errors, shared by runs")
     parser.add_argument("--output", help="write the markdown table here")
+    parser.add_argument("--data", default="digits", choices=("digits", "fashion_mnist"))
+    parser.add_argument(
+        "--train-size", type=int, default=5000, help="Fashion-MNIST training images kept"
+    )
+    parser.add_argument(
+        "--val-size", type=int, default=2000, help="Fashion-MNIST images held out to validate"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     started = time.perf_counter()
     space = CellSpace(max_layers=args.max_layers)
-    train = ValidationError(data="digits", epochs=args.epochs)
+    if args.data == "fashion_mnist":
+        data = load_fashion_mnist(train_size=args.train_size, val_size=args.val_size, seed=0)
+        train = ValidationError(data=data, epochs=args.epochs)
+        label = f"fashion_mnist ({args.train_size} training, {args.val_size} validation images)"
+    else:
+        train, label = ValidationError(data="digits", epochs=args.epochs), "digits"
     cheap = measure_space(space, tuple(train.input_shape), args.latency_rounds)
     print(f"measured {len(cheap)} architectures in {time.perf_counter() - started:.0f} s")
     reference = np.array(
@@ -209,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             1.1 * max(c["params"] for c in cheap.values()),
         ]
     )
-    error = MemoizedError(train, args.cache)
+    error = MemoizedError(train, args.cache, label)
     records = []
     for seed in range(args.seeds):
         for sampler in args.samplers.split(","):
@@ -222,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     text = (
-        f"{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs per training; "
+        f"Data: {label}. {args.trials} trials x {args.seeds} seeds, {args.epochs} epochs per "
+        "training; "
         f"reference point: error {reference[0]}, latency {reference[1] * 1e3:.3f} ms, "
         f"{reference[2]:.0f} parameters; {error.trained} trainings, "
         f"{time.perf_counter() - started:.0f} s in all.\n\n" + markdown(records, reference)
