@@ -15,10 +15,10 @@ import torch
 from torch import nn
 import torchvision
 
+from optuna_devnas._device import intra_op_threads
 from optuna_devnas.data import TensorData
 from optuna_devnas.instanas._inference import measure_per_image_latency
 from optuna_devnas.instanas._options import check_input_shape, stage_setting
-from optuna_devnas.instanas._trainer import intra_op_threads
 from optuna_devnas.objectives import train_classifier
 
 

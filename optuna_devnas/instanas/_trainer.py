@@ -15,7 +15,6 @@ order, dropped options, sampled policies) comes from one seeded generator.
 from __future__ import annotations
 
 from collections.abc import Iterator
-import contextlib
 from dataclasses import dataclass, field
 import math
 
@@ -23,6 +22,7 @@ import optuna
 import torch
 import torch.nn.functional as F
 
+from optuna_devnas._device import intra_op_threads
 from optuna_devnas.data import TensorData
 from optuna_devnas.instanas._config import InstaNASConfig
 from optuna_devnas.instanas._controller import Controller, bernoulli_entropy, explore, greedy
@@ -70,21 +70,6 @@ class InstaNASResult:
     table: OptionLatencyTable
     rewards: list[float] = field(default_factory=list)
     history: list[dict[str, float | str]] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def intra_op_threads(threads: int) -> Iterator[None]:
-    """Use ``threads`` intra-op threads inside the block, then restore the setting.
-
-    On a CPU shared with other processes, OpenMP threads that spin-wait for busy cores can
-    slow training down tenfold; one thread per run is the robust default there.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class InstaNAS:

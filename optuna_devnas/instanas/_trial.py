@@ -22,10 +22,11 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from optuna_devnas._device import intra_op_threads
 from optuna_devnas.data import TensorData, load_data
 from optuna_devnas.instanas._config import InstaNASConfig
 from optuna_devnas.instanas._latency_table import OptionLatencyTable, meta_graph_layout
-from optuna_devnas.instanas._trainer import InstaNAS, InstaNASResult, intra_op_threads
+from optuna_devnas.instanas._trainer import InstaNAS, InstaNASResult
 
 PARAM_PREFIX = "instanas."
 

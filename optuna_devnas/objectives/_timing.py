@@ -14,8 +14,7 @@ threads' work is not counted); :func:`resolve_clock` refuses those combinations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-import contextlib
+from collections.abc import Callable, Sequence
 import statistics
 import time
 
@@ -23,6 +22,7 @@ import torch
 from torch.utils import benchmark
 
 from optuna_devnas._checks import check_positive_int
+from optuna_devnas._device import intra_op_threads
 
 CLOCKS = ("auto", "wall", "thread")
 """Accepted ``clock`` arguments; ``"auto"`` is ``"thread"`` for one CPU thread, else ``"wall"``."""
@@ -109,7 +109,7 @@ def measure_latency(
         num_threads=threads,
         timer=_timer_function(resolved),
     )
-    with _torch_threads(threads), torch.inference_mode():
+    with intra_op_threads(threads), torch.inference_mode():
         for _ in range(warmup):
             fn(example_input)
         first = _seconds_per_call(timer, 1)
@@ -171,16 +171,3 @@ def _seconds_per_call(timer: benchmark.Timer, number: int) -> float:
     # block time skips the Measurement's quantile statistics, which cost more than a small
     # layer's block.
     return float(timer.timeit(number).raw_times[0]) / number
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    # The Timer sets the thread count only around timed blocks; set it for the warm-up calls
-    # too, and only once: with more OpenMP threads than free cores, idle threads spin and a
-    # tiny convolution burns 30x its CPU time, and changing the count per block is slow too.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -9,13 +9,13 @@ never sees a study: the sampler turns trials into these tensors and the ranks ba
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import torch
 
+from optuna_devnas._device import intra_op_threads
 from optuna_devnas.samplers import _acquisition, _surrogate
 from optuna_devnas.samplers._pareto import pareto_mask
 
@@ -93,21 +93,6 @@ class Ranking:
     hyperparameters: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block.
-
-    The matrices here are tiny (hundreds of rows): extra threads only add synchronisation, and
-    on a busy machine they made each GP likelihood evaluation several times slower.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def rank(
     problem: Problem,
     q: int,
@@ -124,7 +109,8 @@ def rank(
     hyperparameters of an earlier ranking's GPs; with ``refit=False`` they are kept as they
     are instead of refitted.
     """
-    with single_thread():
+    # The matrices are tiny (hundreds of rows): extra threads only add synchronisation.
+    with intra_op_threads(1):
         inputs = features(problem)
         models = fit_models(problem, inputs, warm_starts, refit)
         prediction = predict(problem, inputs, models)
