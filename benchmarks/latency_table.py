@@ -15,6 +15,11 @@ the first), so the table and both measurements see the same load. Reported per c
 - the second measurement against the first: how often two measurements agree (the noise
   floor no predictor can beat on this machine under its current load).
 
+With ``--backends torch,onnxruntime`` each configuration runs in both runtimes (a table
+profiled in the runtime, ``Latency(backend=...)`` measurements in it), and a last table says
+how well a table profiled in one runtime ranks the networks measured in the other (Spearman;
+the same networks, as the calibration networks depend on the seed only).
+
 The markdown goes to ``--output`` (the whole file, written by this script).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.latency_table --networks 100 \\
@@ -44,11 +49,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="8,32", help="input heights/widths (default 8,32)")
     parser.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     parser.add_argument("--networks", type=int, default=100)
+    parser.add_argument(
+        "--calibration", type=int, default=48, help="calibration networks of each table"
+    )
+    parser.add_argument(
+        "--backends", default="torch", help="torch and/or onnxruntime, comma-separated"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="markdown file to write")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.threads = [int(t) for t in args.threads.split(",")]
+    args.backends = args.backends.split(",")
     return args
 
 
@@ -78,15 +90,17 @@ def agreement(predicted: Sequence[float], measured: Sequence[float]) -> dict[str
     }
 
 
-def run_configuration(size: int, threads: int, args: argparse.Namespace) -> dict:
+def run_configuration(size: int, threads: int, backend: str, args: argparse.Namespace) -> dict:
     space = CellSpace()
     shape = (1, 1, size, size)
     started = time.perf_counter()
-    table = LatencyTable.profile(space, input_shape=shape, threads=threads)
+    table = LatencyTable.profile(
+        space, input_shape=shape, threads=threads, backend=backend, calibration=args.calibration
+    )
     profile_s = time.perf_counter() - started
     calibration = {space.architecture(row["layers"]) for row in table.calibration}
     networks = sample_networks(space, args.networks, calibration, args.seed)
-    latency = Latency(input_shape=shape, threads=threads)
+    latency = Latency(input_shape=shape, threads=threads, backend=backend)
     rounds = []
     for index in range(2):
         order = list(networks)
@@ -101,6 +115,10 @@ def run_configuration(size: int, threads: int, args: argparse.Namespace) -> dict
     return {
         "size": size,
         "threads": threads,
+        "backend": backend,
+        "networks": [str(arch) for arch in networks],
+        "predicted": predicted,
+        "measured": rounds[0],
         "profile_s": profile_s,
         "load": os.getloadavg()[0],
         "table": agreement(predicted, rounds[0]),
@@ -125,9 +143,9 @@ def markdown(results: list[dict], args: argparse.Namespace, argv: Sequence[str])
         "`Latency()` at its defaults (5 repeats of at least 0.05 s, the median), in two "
         "interleaved rounds. `load` is the 1-minute load average at the end.",
         "",
-        "| input | threads | predictor | within 10% | within 20% | median error | median "
-        "ratio | Spearman | profile s | load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| input | threads | runtime | predictor | within 10% | within 20% | median error | "
+        "median ratio | Spearman | profile s | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     names = {
         "table": "LatencyTable (factor per kind)",
@@ -138,7 +156,7 @@ def markdown(results: list[dict], args: argparse.Namespace, argv: Sequence[str])
         for key, name in names.items():
             a = r[key]
             lines.append(
-                f"| {r['size']}x{r['size']} | {r['threads']} | {name} | "
+                f"| {r['size']}x{r['size']} | {r['threads']} | {r['backend']} | {name} | "
                 f"{100 * a['within 10%']:.0f}% | {100 * a['within 20%']:.0f}% | "
                 f"{100 * a['median error']:.1f}% | {a['median ratio']:.3f} | "
                 f"{a['spearman']:.3f} | {r['profile_s']:.0f} | {r['load']:.1f} |"
@@ -147,10 +165,39 @@ def markdown(results: list[dict], args: argparse.Namespace, argv: Sequence[str])
     for r in results:
         factors = ", ".join(f"{k} {v:.2f}" for k, v in r["kind_scales"].items())
         lines.append(
-            f"- {r['size']}x{r['size']}, {r['threads']} thread(s): {factors}; overhead "
+            f"- {r['size']}x{r['size']}, {r['threads']} thread(s), {r['backend']}: {factors}; "
+            "overhead "
             f"{r['overhead_scale']:.2f}"
         )
+    lines += cross_runtime(results)
     return "\n".join(lines) + "\n"
+
+
+def cross_runtime(results: list[dict]) -> list[str]:
+    """Rows: a table profiled in one runtime against measurements in another, same networks."""
+    rows = []
+    for a in results:
+        for b in results:
+            same = (a["size"], a["threads"]) == (b["size"], b["threads"])
+            if not same or a["backend"] == b["backend"] or a["networks"] != b["networks"]:
+                continue
+            rho = float(stats.spearmanr(a["predicted"], b["measured"])[0])
+            own = float(stats.spearmanr(b["predicted"], b["measured"])[0])
+            rows.append(
+                f"| {a['size']}x{a['size']} | {a['threads']} | {a['backend']} | {b['backend']} "
+                f"| {rho:.3f} | {own:.3f} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "A table profiled in one runtime ranking networks measured in another (Spearman), "
+        "beside the measuring runtime's own table:",
+        "",
+        "| input | threads | table's runtime | measured in | Spearman | own table's Spearman |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,20 +206,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         for threads in args.threads:
-            result = run_configuration(size, threads, args)
-            results.append(result)
-            t = result["table"]
-            print(
-                f"{size}x{size}, {threads} thread(s): table within 10% {t['within 10%']:.2f}, "
-                f"Spearman {t['spearman']:.3f}; two measurements within 10% "
-                f"{result['noise']['within 10%']:.2f}; profiled in {result['profile_s']:.0f} s",
-                flush=True,
-            )
+            for backend in args.backends:
+                result = run_configuration(size, threads, backend, args)
+                results.append(result)
+                report(result)
     text = markdown(results, args, argv)
     print(text)
     if args.output:
         Path(args.output).write_text(text)
     return 0
+
+
+def report(result: dict) -> None:
+    size, threads, t = result["size"], result["threads"], result["table"]
+    print(
+        f"{size}x{size}, {threads} thread(s), {result['backend']}: table within 10% "
+        f"{t['within 10%']:.2f}, Spearman {t['spearman']:.3f}; two measurements within 10% "
+        f"{result['noise']['within 10%']:.2f}; profiled in {result['profile_s']:.0f} s",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

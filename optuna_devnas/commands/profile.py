@@ -76,6 +76,11 @@ def register(subparsers: Any) -> None:
         "--clock", choices=("auto", "wall", "thread"), default="auto", help="default auto"
     )
     parser.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        help="runtime to time: torch or onnxruntime (the onnx extra; default torch)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     parser.set_defaults(func=run)
 
@@ -126,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         clock=args.clock,
         seed=args.seed,
         progress=None if args.quiet else _Progress(sys.stderr),
+        backend=args.backend,
     )
     try:
         table.save(output)

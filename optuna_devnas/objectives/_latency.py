@@ -10,6 +10,7 @@ an ONNX Runtime session on the CPU, closer to how networks are deployed on CPUs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import importlib.util
 import io
 import statistics
 from typing import Any
@@ -58,6 +59,21 @@ def onnx_session_function(
         return session.run(None, feed)
 
     return run
+
+
+def check_backend(backend: str, device: torch.device) -> None:
+    """Raise ``ValueError`` unless ``backend`` is known and can run on ``device``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Got backend={backend!r}, but expected one of {BACKENDS}.")
+    if backend == "onnxruntime" and device.type != "cpu":
+        raise ValueError(
+            f"Got backend='onnxruntime' with device={str(device)!r}, but the ONNX Runtime "
+            "backend runs on the CPU; use device='cpu' or backend='torch'."
+        )
+    if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+        raise ImportError(
+            "backend='onnxruntime' needs ONNX Runtime: pip install 'optuna-devnas[onnx]'."
+        )
 
 
 class Latency(InferenceObjective):
@@ -129,13 +145,7 @@ class Latency(InferenceObjective):
         if isinstance(min_run_time, bool) or not min_run_time > 0:
             raise ValueError(f"Got min_run_time={min_run_time!r}, but expected a positive number.")
         self.min_run_time = float(min_run_time)
-        if backend not in BACKENDS:
-            raise ValueError(f"Got backend={backend!r}, but expected one of {BACKENDS}.")
-        if backend == "onnxruntime" and self.device.type != "cpu":
-            raise ValueError(
-                f"Got backend='onnxruntime' with device={device!r}, but the ONNX Runtime "
-                "backend runs on the CPU; use device='cpu' or backend='torch'."
-            )
+        check_backend(backend, self.device)
         self.backend = backend
         self.clock = resolve_clock(clock, device=self.device, threads=self.threads)
         self.measurements: list[float] = []

@@ -174,6 +174,7 @@ class LatencyTable(Objective):
         clock: str = "auto",
         seed: int = 0,
         progress: ProgressCallback | None = None,
+        backend: str = "torch",
     ) -> LatencyTable:
         """Time every layer shape of ``space``, the overhead and calibration networks here.
 
@@ -204,6 +205,12 @@ class LatencyTable(Objective):
                 Seed of the choice of calibration networks. Default 0.
             progress:
                 Called as ``progress(done, total, label)`` after each timing.
+            backend:
+                ``"torch"`` (eager PyTorch) or ``"onnxruntime"`` (each layer, the overhead and
+                each calibration network exported to ONNX and timed in an ONNX Runtime CPU
+                session, as ``Latency(backend="onnxruntime")`` measures); kept in
+                ``settings["backend"]``. A table predicts the runtime it was profiled in.
+                Default ``"torch"``.
         """
         from optuna_devnas.objectives._profiling import profile_table
 
@@ -221,7 +228,13 @@ class LatencyTable(Objective):
             clock=clock,
             seed=seed,
             progress=progress,
+            backend=backend,
         )
+
+    @property
+    def backend(self) -> str:
+        """The runtime the table was profiled in: ``"torch"`` or ``"onnxruntime"``."""
+        return str(self.settings.get("backend", "torch"))
 
     def calibrate(self, measured: Mapping[Architecture, float]) -> None:
         """Fit the calibration factors to whole networks' measured seconds on the table's device.

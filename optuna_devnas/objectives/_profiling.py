@@ -21,6 +21,7 @@ from torch import nn
 
 from optuna_devnas._device import resolve_device
 from optuna_devnas.objectives._base import batched_shape, check_num_classes, check_positive_int
+from optuna_devnas.objectives._latency import check_backend, onnx_session_function
 from optuna_devnas.objectives._layer_shapes import skeleton_network, space_layer_shapes
 from optuna_devnas.objectives._timing import interleaved_medians, resolve_clock
 from optuna_devnas.spaces import Architecture, CellSpace, choices_at, condense
@@ -109,6 +110,7 @@ def profile_table(
     clock: str,
     seed: int,
     progress: ProgressCallback | None,
+    backend: str = "torch",
 ) -> LatencyTable:
     """``LatencyTable.profile`` (see its documentation for the arguments)."""
 
@@ -120,6 +122,7 @@ def profile_table(
     if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 0:
         raise ValueError(f"Got calibration={calibration!r}, but expected a non-negative integer.")
     resolved_clock = resolve_clock(clock, device=torch_device, threads=threads)
+    check_backend(backend, torch_device)
     batch_shape = batched_shape(input_shape)
     check_num_classes(num_classes)
     template = space.initial()[0]
@@ -138,8 +141,13 @@ def profile_table(
         if progress is not None:
             progress(done, total, labels[index])
 
+    runnable: list[tuple[Callable[[torch.Tensor], object], torch.Tensor]]
+    if backend == "onnxruntime":
+        runnable = [(onnx_session_function(m, x, threads=threads), x) for _, m, x in items]
+    else:
+        runnable = [(module, x) for _, module, x in items]
     seconds = interleaved_medians(
-        [(module, x) for _, module, x in items],
+        runnable,
         rounds=rounds,
         threads=threads,
         warmup=warmup,
@@ -164,6 +172,7 @@ def profile_table(
             "rounds": rounds,
             "clock": resolved_clock,
             "seed": seed,
+            "backend": backend,
             "profile_seconds": round(time.perf_counter() - start, 3),
         },
     )

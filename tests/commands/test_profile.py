@@ -24,6 +24,14 @@ def test_profile_writes_a_table_and_shows_progress(
     assert "[  39/39]" in captured.err  # 36 entries, the overhead, 2 calibration networks
     table = LatencyTable.load(output, space=CellSpace(max_layers=1), input_shape=(1, 8, 8))
     assert table.device["threads"] == 1 and table.settings["rounds"] == 1
+    assert table.backend == "torch"
+
+
+def test_profile_in_onnxruntime(tmp_path: Path) -> None:
+    output = tmp_path / "ort.json"
+    argv = ["profile", "--input-shape", "1,8,8", "--max-layers", "1", "-o", str(output), "-q"]
+    assert main([*argv, *QUICK, "--backend", "onnxruntime"]) == 0
+    assert LatencyTable.load(output, space=CellSpace(max_layers=1)).backend == "onnxruntime"
 
 
 @pytest.mark.parametrize(
@@ -33,6 +41,7 @@ def test_profile_writes_a_table_and_shows_progress(
         (["--threads", "0"], "threads=0"),
         (["--input-shape", "1,1,1"], "at least 4x4"),
         (["--growth-rates", "8,16"], "growth_rates"),
+        (["--backend", "tflite"], "backend='tflite'"),
     ],
 )
 def test_bad_arguments_exit_with_code_2_and_one_line(

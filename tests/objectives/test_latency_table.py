@@ -288,8 +288,31 @@ def _umask() -> int:
         ({"threads": 0}, "threads=0"),
         ({"calibration": -1}, "calibration=-1"),
         ({"input_shape": (1, 1, 1)}, "at least 4x4"),
+        ({"backend": "tflite"}, "backend='tflite'"),
     ],
 )
 def test_profile_rejects_bad_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LatencyTable.profile(SPACE, **{"input_shape": SHAPE, **kwargs})
+
+
+def test_onnxruntime_table_predicts_the_onnxruntime_objective(tmp_path: Path) -> None:
+    space = CellSpace(max_layers=2)
+    table = LatencyTable.profile(
+        space, input_shape=SHAPE, min_run_time=0.003, calibration=6, backend="onnxruntime"
+    )
+    assert table.backend == "onnxruntime" and table.settings["backend"] == "onnxruntime"
+    table.save(tmp_path / "ort.json")
+    assert LatencyTable.load(tmp_path / "ort.json", space=space).backend == "onnxruntime"
+    archs = [
+        space.architecture(layers)
+        for layers in [("conv1x1",), ("conv3x3", "bn_relu"), ("group_conv3x3", "bn")]
+    ]
+    latency = Latency(input_shape=SHAPE, min_run_time=0.004, repeats=3, backend="onnxruntime")
+    measured = [latency(arch) for arch in archs]
+    predicted = [table.predict(arch) for arch in archs]
+    ratios = [p / m for p, m in zip(predicted, measured)]
+    assert 0.3 < statistics.median(ratios) < 3.0, (predicted, measured)
+    # ONNX Runtime's per-call cost differs from eager PyTorch's: the overhead entry shows it.
+    torch_table = LatencyTable.profile(space, input_shape=SHAPE, min_run_time=0.003, calibration=0)
+    assert torch_table.backend == "torch" and table.overhead != torch_table.overhead
