@@ -204,7 +204,7 @@ class OptionLatencyTable:
         if calibrate:
             measured = torch.tensor(medians[options + 2 :], dtype=torch.float64)
             seconds, fixed, scales = calibrate_entries(
-                seconds, torch.stack(children).to(torch.float64), measured
+                seconds, torch.stack(children).to(torch.float64), measured, fixed_alone=fixed
             )
             settings["calibration"] = dict(zip(OPTION_NAMES, scales, strict=True))
         return cls(
@@ -318,7 +318,11 @@ def calibration_policies(meta_graph: MetaGraph) -> list[torch.Tensor]:
 
 
 def calibrate_entries(
-    seconds: torch.Tensor, policies: torch.Tensor, measured: torch.Tensor
+    seconds: torch.Tensor,
+    policies: torch.Tensor,
+    measured: torch.Tensor,
+    *,
+    fixed_alone: float = 0.0,
 ) -> tuple[torch.Tensor, float, list[float]]:
     """Scale each option's entries to the whole children measured with them.
 
@@ -329,10 +333,14 @@ def calibrate_entries(
             The :func:`calibration_policies`, ``(1 + options) x blocks x options`` (0/1).
         measured:
             Their measured whole-network seconds, ``1 + options``.
+        fixed_alone:
+            The fixed parts (stem, classifier) timed alone.
 
     Returns:
         The scaled entries, the fixed seconds (the cheapest child's measurement less its
-        scaled entries) and the factor of each option. The factor of option ``k`` is
+        scaled entries, at least ``CALIBRATION_RANGE[0] * fixed_alone``: every child runs the
+        stem and the classifier, so a noisy measurement must not make them free) and the
+        factor of each option. The factor of option ``k`` is
         ``(measured[k + 1] - measured[0]) / (entries policy k + 1 adds)``, kept within
         :data:`CALIBRATION_RANGE`.
     """
@@ -345,7 +353,8 @@ def calibrate_entries(
         factor = gained / alone if alone > 0 else 1.0
         scales.append(min(max(factor, CALIBRATION_RANGE[0]), CALIBRATION_RANGE[1]))
     scaled = seconds * torch.tensor(scales, dtype=seconds.dtype)
-    fixed = max(float(measured[0] - (cheapest * scaled).sum()), 0.0)
+    floor = CALIBRATION_RANGE[0] * fixed_alone
+    fixed = max(float(measured[0] - (cheapest * scaled).sum()), floor)
     return scaled, fixed, scales
 
 

@@ -88,6 +88,13 @@ def test_calibration_recovers_each_options_cost_in_context() -> None:
     broken = measured.clone()
     broken[2] = measured[0] / 2
     assert calibrate_entries(alone, policies, broken)[2][1] == CALIBRATION_RANGE[0]
+    # A cheapest child measured faster than its own entries leaves the fixed parts their
+    # floor, never zero: every child runs the stem and the classifier.
+    too_fast = measured.clone()
+    too_fast[0] = float((policies[0] * alone).sum()) * 0.5
+    assert calibrate_entries(alone, policies, too_fast)[1] == 0.0
+    floor = calibrate_entries(alone, policies, too_fast, fixed_alone=2e-4)[1]
+    assert floor == pytest.approx(CALIBRATION_RANGE[0] * 2e-4)
 
 
 def test_measured_table_records_its_calibration(table: OptionLatencyTable) -> None:
