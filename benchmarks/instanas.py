@@ -40,7 +40,7 @@ import time
 import torch
 from torch import nn
 
-from optuna_devnas.data import TensorData, load_data
+from optuna_devnas.data import TensorData, load_data, load_fashion_mnist
 from optuna_devnas.instanas import (
     InstaNAS,
     InstaNASConfig,
@@ -57,8 +57,19 @@ Key = tuple[str, int]  # (network, seed)
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="digits32", help="digits32, cifar10 or cifar100")
-    parser.add_argument("--data-root", help="folder of CIFAR (never downloaded)")
+    parser.add_argument(
+        "--data", default="digits32", help="digits32, fashion_mnist32, cifar10 or cifar100"
+    )
+    parser.add_argument("--data-root", help="folder of CIFAR or Fashion-MNIST (no download)")
+    parser.add_argument(
+        "--train-size", type=int, help="fashion_mnist32: stratified training subset (default all)"
+    )
+    parser.add_argument(
+        "--val-size",
+        type=int,
+        default=10_000,
+        help="fashion_mnist32: validation images held out of the training set (default 10000)",
+    )
     parser.add_argument("--widths", default="0.5,1.0", help="MobileNetV2 width multipliers")
     parser.add_argument("--width-mult", type=float, default=0.5, help="InstaNAS meta-graph width")
     parser.add_argument("--stem-stride", type=int, default=2, help="stem stride of all networks")
@@ -84,7 +95,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def load(args: argparse.Namespace, seed: int) -> TensorData:
+    if args.data == "fashion_mnist32":
+        # Validation is held out of the training images (never the test set), so the
+        # reward weights and schedules tuned on it do not see the reported images.
+        return load_fashion_mnist(
+            args.data_root,
+            seed=seed,
+            train_size=args.train_size,
+            val_size=args.val_size,
+            size=32,
+            channels=3,
+        )
     return load_data(args.data, root=args.data_root, seed=seed)
+
+
+def describe_data(args: argparse.Namespace) -> str:
+    if args.data == "fashion_mnist32":
+        kept = "all" if args.train_size is None else str(args.train_size)
+        return (
+            f"fashion_mnist32 (Fashion-MNIST at 3x32x32: {kept} training images, "
+            f"{args.val_size} validation images held out of the training set by each seed)"
+        )
+    if args.data == "digits32":
+        return (
+            "digits32 (validation split: 360 of scikit-learn's 1,797 digits, drawn by each seed)"
+        )
+    return f"{args.data} (the test split as validation)"
 
 
 def measure_all(
@@ -226,8 +262,7 @@ def report(
     names = list(dict.fromkeys(name for name, _ in errors))
     lines = [f"Command: `OMP_NUM_THREADS=1 {command.strip()}`\n"]
     lines.append(
-        f"Data: {args.data} (validation split: 360 of scikit-learn's 1,797 digits for "
-        f"`digits32`, drawn by each seed); seeds {', '.join(map(str, seeds))}; stem stride "
+        f"Data: {describe_data(args)}; seeds {', '.join(map(str, seeds))}; stem stride "
         f"{args.stem_stride}; {config.total_epochs} epochs for every network (InstaNAS: "
         f"{config.pretrain_epochs} pre-train, {config.search_epochs} search, "
         f"{config.finetune_epochs} fine-tune), lr {config.lr}, batch {config.batch_size}. "

@@ -21,3 +21,13 @@ timeout "${MAIN_TIMEOUT:-400}" python3 benchmarks/instanas.py --device "$device"
   --width-mult 0.5 --widths 0.5,1.0 --epochs 2,3,10 --upper-ends 0.85,1.0 \
   --seeds 0,1,2,3,4,5 --rounds 7 --table-rounds 5 --output "$out/instanas.md" > "$out/main.log" 2>&1
 rc=$?; echo "main rc $rc"; grep -v "^   {" "$out/main.log" | tail -n 60
+# Fashion-MNIST at full size (50,000 training and 10,000 held-out validation images at 3x32x32),
+# InstaNAS at three bounds against MobileNetV2 at four widths. The GPU machine has no Debian
+# package: carry the four IDX files (30 MB) in a folder and point FASHION_ROOT at it.
+[ -n "${SKIP_FASHION:-}" ] && exit 0
+fashion=${FASHION_ROOT:-/usr/share/datasets/fashion-mnist}
+timeout "${FASHION_TIMEOUT:-1200}" python3 benchmarks/instanas.py --device "$device" --clock wall \
+  --data fashion_mnist32 --data-root "$fashion" --width-mult 0.5 --widths 0.35,0.5,0.75,1.0 \
+  --epochs 2,4,10 --upper-ends 0.6,0.85,1.0 --seeds 0,1,2 --rounds 5 --table-rounds 5 \
+  --output "$out/instanas-fashion.md" > "$out/fashion.log" 2>&1
+rc=$?; echo "fashion rc $rc"; grep -v "^   {" "$out/fashion.log" | tail -n 60
