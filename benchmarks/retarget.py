@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             and r["sampler_source"] == version
         }
         for seed in range(args.seeds):
+            # Read the files again: a benchmark run beside this one may have added the fresh
+            # search of this seed meanwhile (no run is repeated).
+            fresh.update(_fresh_records(_load(results), args, pair, version))
             todo = []
             if seed not in mine:
                 mine[seed] = retarget_run(pair, seed, args)
