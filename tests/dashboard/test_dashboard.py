@@ -17,10 +17,16 @@ import warnings
 import optuna
 import pytest
 
+from optuna_devnas.cli import main
 from optuna_devnas.samplers import DPPSampler
 from tests.samplers._objectives import SPACE, cost, objective
 
 STUDY = "dpp-dashboard"
+SEARCH = "devnas-search"
+# The smallest real `devnas search`: one-layer cells, one epoch on digits, three trials.
+SEARCH_ARGS = ["--objectives", "val_error,params", "--epochs", "1", "--trials", "3"]
+SEARCH_ARGS += ["--max-layers", "1", "--depths", "1,1", "--growth-rates", "8,16"]
+SEARCH_ARGS += ["--stem-channels", "8", "--quiet"]
 
 
 def _free_port() -> int:
@@ -35,8 +41,14 @@ def _get(url: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'study.db'}"
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dashboard")
+
+
+@pytest.fixture(scope="module")
+def storage(folder: Path) -> str:
+    """One SQLite file: a DPPSampler study of a script, and one run by ``devnas search``."""
+    url = f"sqlite:///{folder / 'study.db'}"
     sampler = DPPSampler(space=SPACE, k=2, cheap_objectives={1: cost}, seed=0)
     study = optuna.create_study(
         study_name=STUDY, storage=url, directions=["minimize", "minimize"], sampler=sampler
@@ -46,14 +58,17 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
         study.set_metric_names(["val_error", "params"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=8)
+    artifacts = ["--artifacts", str(folder / "artifacts")]
+    assert main(["search", "--study", SEARCH, "--storage", url, *artifacts, *SEARCH_ARGS]) == 0
     return url
 
 
 @pytest.fixture(scope="module")
-def dashboard(storage: str) -> Iterator[str]:
-    """``optuna-dashboard STORAGE --host 127.0.0.1 --port PORT``, as docs/dashboard.md says."""
+def dashboard(storage: str, folder: Path) -> Iterator[str]:
+    """``optuna-dashboard STORAGE --artifact-dir ...`` on loopback, as docs/dashboard.md says."""
     port = _free_port()
     command = [str(Path(sys.executable).parent / "optuna-dashboard"), storage]
+    command += ["--artifact-dir", str(folder / "artifacts")]
     command += ["--host", "127.0.0.1", "--port", str(port), "--quiet"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -79,7 +94,7 @@ def dashboard(storage: str) -> Iterator[str]:
 def test_dashboard_serves_the_studys_trials_and_pareto_front(storage: str, dashboard: str) -> None:
     study = optuna.load_study(study_name=STUDY, storage=storage)
     summaries = _get(f"{dashboard}/api/studies")["study_summaries"]
-    assert [s["study_name"] for s in summaries] == [STUDY]
+    assert [s["study_name"] for s in summaries] == [STUDY, SEARCH]
     detail = _get(f"{dashboard}/api/studies/{summaries[0]['study_id']}")
 
     assert detail["directions"] == ["minimize", "minimize"]
@@ -97,3 +112,23 @@ def test_dashboard_serves_the_studys_trials_and_pareto_front(storage: str, dashb
     assert 1 <= len(front) < len(trials)
     with urllib.request.urlopen(f"{dashboard}/dashboard", timeout=10) as page:
         assert page.status == 200 and b"<html" in page.read().lower()
+
+
+@pytest.mark.slow
+def test_dashboard_serves_a_devnas_search_with_its_weights(storage: str, dashboard: str) -> None:
+    study = optuna.load_study(study_name=SEARCH, storage=storage)
+    summaries = _get(f"{dashboard}/api/studies")["study_summaries"]
+    study_id = next(s["study_id"] for s in summaries if s["study_name"] == SEARCH)
+    detail = _get(f"{dashboard}/api/studies/{study_id}")
+
+    assert detail["objective_names"] == ["val_error", "params"]  # named by devnas search
+    assert "devnas:config" in {a["key"] for a in detail["user_attrs"]}
+    assert len(detail["trials"]) == 3
+    for served in detail["trials"]:
+        assert {p["name"] for p in served["params"]} == {"cell.n_layers", "cell.layer_0"}
+        assert "devnas:architecture" in {a["key"] for a in served["user_attrs"]}
+        # The trained weights, saved to the artifact store, are listed for download.
+        names = [a["filename"] for a in served["artifacts"]]
+        assert len(names) == 1 and names[0].endswith("weights.pt"), names
+    front = sorted(t["number"] for t in detail["best_trials"])
+    assert front == sorted(t.number for t in study.best_trials)
