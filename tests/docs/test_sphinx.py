@@ -65,4 +65,4 @@ def test_constants_written_into_the_reference_are_the_real_values() -> None:
         for name, value in re.findall(pattern, page.read_text()):
             assert getattr(module, name) == ast.literal_eval(value), name
             found += 1
-    assert found == 12
+    assert found == 14
