@@ -1,5 +1,6 @@
 # make demo: set up .venv and run the main job (a real device-aware search on digits).
-# make test: set up .venv and run ruff, mypy and the whole pytest suite.
+# make test: set up .venv and run ruff, mypy, the whole pytest suite, the docs build and the
+# wheel check.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 # MLflow below 3.18); users of the package get pyproject.toml's open ranges.
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test test-fast lint typecheck pytest benchmarks clean fashion-mnist
+.PHONY: install demo test test-fast lint typecheck pytest docs wheel-check benchmarks clean fashion-mnist
 
 # The first install takes a few minutes (torch, BoTorch, MLflow): say so, then what is done.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -46,7 +47,16 @@ fashion-mnist:
 pytest: install fashion-mnist
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The package as users install it: sdist and wheel built, the wheel installed into a fresh
+# virtual environment outside the tree, `devnas --help`, the import and the README's example.
+wheel-check: install
+	scripts/wheel_check.sh $(BIN)/python
+
+# The API reference and the guides as HTML in build/docs; a Sphinx warning fails the build.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html docs build/docs
+
+test: lint typecheck pytest docs wheel-check
 
 # The developer loop: everything but the end-to-end tests marked slow (CI runs those too).
 test-fast: lint typecheck fashion-mnist
