@@ -36,6 +36,7 @@ ROLE_TAG = "devnas.role"
 STUDY_TAG = "optuna.study_name"
 STUDY_UID_TAG = "devnas.study_uid"
 STUDY_UID_ATTR = "devnas:mlflow_study_uid"
+RUN_CLAIM_PREFIX = "devnas:mlflow:"  # + digest of the store and experiment, then the run
 TRIAL_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.state"
 SYNCED_TAG = "devnas.synced"
