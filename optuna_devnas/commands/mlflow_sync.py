@@ -74,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
         f"Synced study {args.study!r} into MLflow at {tracking_uri}, experiment "
         f"{args.experiment or args.study!r} (parent run {result.parent_run_id}): "
         f"{result.created} trial runs created, {result.updated} updated, "
-        f"{result.unchanged} unchanged."
+        f"{result.unchanged} unchanged; {result.deleted} duplicate runs deleted."
     )
     return 0

@@ -89,13 +89,15 @@ class _TrialRun:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one sync did: the runs it created, updated, and found already up to date."""
+    """What one sync did: the trial runs it created, updated, and found already up to date,
+    and the duplicate runs (of older versions) it deleted."""
 
     experiment_id: str
     parent_run_id: str
     created: int
     updated: int
     unchanged: int
+    deleted: int = 0
 
 
 class StudyMirror:
@@ -147,7 +149,7 @@ class StudyMirror:
 
     # -- finding and creating runs -------------------------------------------------------------
 
-    def connect(self) -> str:
+    def connect(self, *, reload: bool = True) -> str:
         """Find or create the experiment and the parent run, and reload the trial runs."""
         with self._lock:
             if self._experiment_id is None:
@@ -172,7 +174,8 @@ class StudyMirror:
                     run_name=self.study.study_name,
                     start_time=millis(start),
                 )
-            self._reload()
+            if reload:
+                self._reload()
             return self._parent_id
 
     def _reload(self) -> None:
@@ -212,6 +215,18 @@ class StudyMirror:
             if experiment is None:
                 raise
             return str(experiment.experiment_id)
+
+    def claim_trial_run(self, number: int, run_id: str) -> str:
+        """Claim ``run_id`` as the run of trial ``number``; return the run claimed (an earlier
+        claim wins)."""
+        self.connect(reload=False)
+        key = f"{self._prefix}{TRIAL_CLAIM}{number}"
+        return str(claim(self.study._storage, self.study._study_id, key, run_id))
+
+    def search(self, filter_string: str) -> list[Run]:
+        """Every active run of the experiment matching ``filter_string``."""
+        self.connect(reload=False)
+        return self._search(filter_string)
 
     def _search(self, filter_string: str) -> list[Run]:
         assert self._experiment_id is not None

@@ -9,11 +9,13 @@ running trials are written as far as they got, and completed on the next sync).
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 
 import optuna
 from optuna.trial import TrialState
 
 from optuna_devnas.tracking._mirror import StudyMirror, SyncResult
+from optuna_devnas.tracking._repair import remove_duplicates
 from optuna_devnas.tracking._tracker import resolve_tracking_uri
 
 
@@ -30,7 +32,9 @@ def sync_study(
 
     The study gets the same parent run and nested trial runs as with
     :class:`~optuna_devnas.tracking.MLflowTracker` (runs the tracker already wrote are found
-    and completed, not copied). The parent run is ended once no trial is running or waiting.
+    and completed, not copied). Duplicates that earlier versions left (several parent runs,
+    several runs of one trial) are deleted first, one of each kept. The parent run is ended
+    once no trial is running or waiting.
 
     Example:
 
@@ -55,8 +59,8 @@ def sync_study(
             Log the Pareto front and tag its members. Default ``True``.
 
     Returns:
-        A :class:`SyncResult` with the experiment, the parent run and the counts of trial runs
-        created, updated and unchanged.
+        A :class:`SyncResult` with the experiment, the parent run, the counts of trial runs
+        created, updated and unchanged, and of duplicate runs deleted.
     """
     if not isinstance(study_name, str) or not study_name:
         raise ValueError(f"Got study_name={study_name!r}, but expected a non-empty string.")
@@ -75,7 +79,8 @@ def sync_study(
         experiment_name=experiment_name or study_name,
         metric_names=metric_names,
     )
-    result = mirror.sync()
+    deleted = remove_duplicates(mirror)
+    result = dataclasses.replace(mirror.sync(), deleted=deleted)
     if log_pareto_front:
         mirror.log_pareto_front()
     active = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))

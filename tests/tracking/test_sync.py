@@ -137,3 +137,57 @@ def test_a_new_study_reusing_a_name_gets_its_own_parent_run(sqlite_uri: str) -> 
             [result.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
         )
         assert [run.data.metrics["value"] for run in children] == [value, value]
+
+
+def test_mlflow_sync_deletes_duplicates_that_older_versions_left(
+    tmp_path: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str], read_mlflow: Callable
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="split", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    # What racing workers of older versions wrote: the stored id, and another a worker kept.
+    study._storage.set_study_system_attr(study._study_id, "devnas:mlflow_study_uid", "stored")
+    client = MlflowClient(sqlite_uri)
+    experiment = client.create_experiment("split")
+
+    def parent(uid: str) -> str:
+        tags = {"devnas.role": "study", "optuna.study_name": "split", "devnas.study_uid": uid}
+        return client.create_run(experiment, tags=tags, start_time=1).info.run_id
+
+    def child(parent_id: str, number: int, start: int | None = None) -> str:
+        trial = study.trials[number]
+        tags = {
+            "devnas.role": "trial",
+            "optuna.study_name": "split",
+            "optuna.trial_number": str(number),
+            "mlflow.parentRunId": parent_id,
+        }
+        start = int(trial.datetime_start.timestamp() * 1000) if start is None else start
+        return client.create_run(experiment, tags=tags, start_time=start).info.run_id
+
+    first, second, other_id = parent("stored"), parent("stored"), parent("lost")
+    child(first, 0), child(second, 0), child(second, 1), child(other_id, 1), child(other_id, 2)
+    unrelated = parent("an older study of the same name")
+    kept_child = child(unrelated, 0, start=5)  # did not start with any trial of this study
+
+    args = ["mlflow-sync", "--storage", storage, "--study", "split"]
+    args += ["--tracking-uri", sqlite_uri, "--experiment", "split"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # 2 parents and one copy each of trials 0 and 1 go; trial 2's run is moved and kept.
+    assert "0 trial runs created, 3 updated, 0 unchanged; 4 duplicate runs deleted." in out
+    runs = client.search_runs([experiment], max_results=100)
+    parents = {run.info.run_id for run in runs if run.data.tags["devnas.role"] == "study"}
+    (kept,) = parents - {unrelated}
+    assert unrelated in parents and kept in (first, second)  # the earliest (ties: by id)
+    children = {
+        int(run.data.tags["optuna.trial_number"]): run
+        for run in runs
+        if run.data.tags.get("mlflow.parentRunId") == kept
+    }
+    assert sorted(children) == [0, 1, 2]
+    for number, run in children.items():
+        assert run.data.metrics["value"] == study.trials[number].value
+    assert client.get_run(kept_child).info.lifecycle_stage == "active"
+    assert main(args) == 0
+    assert "0 updated, 3 unchanged; 0 duplicate runs deleted." in capsys.readouterr().out
