@@ -23,12 +23,13 @@ import hashlib
 import threading
 from typing import TYPE_CHECKING
 import uuid
+import warnings
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_devnas.tracking import _pareto
+from optuna_devnas.tracking import _pareto, _study_record
 from optuna_devnas.tracking._claims import claim, claims
 from optuna_devnas.tracking._records import (
     ARCHITECTURE_ATTR,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 _PAGE = 1000
+BOUNDS_ATTR = "devnas:mlflow_hypervolume_bounds"
 PARENT_CLAIM = "parent"
 TRIAL_CLAIM = "trial:"
 
@@ -114,6 +116,9 @@ class StudyMirror:
             Names of the objective values when the study has no ``metric_names``.
         parent_tags:
             Extra tags for the parent run when it is created (e.g. the sampler's class).
+        hypervolume_bounds:
+            ``(best, worst)`` per objective, normalising the hypervolume logged on the parent
+            run; ``None``: the bounds stored with the study, if any.
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class StudyMirror:
         experiment_name: str,
         metric_names: Sequence[str] | None = None,
         parent_tags: dict[str, str] | None = None,
+        hypervolume_bounds: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         self.client = client
         self.study = study
@@ -136,6 +142,13 @@ class StudyMirror:
         self._prefix = ""  # of the claims naming this experiment's runs, once connected
         self._runs: dict[int, _TrialRun] = {}  # claimed runs, by trial number
         self._unclaimed: dict[int, str] = {}  # runs of trials without a claim, found in MLflow
+        self._parent_params: set[str] | None = None  # keys the parent run has
+        self._bounds = (
+            None
+            if hypervolume_bounds is None
+            else _study_record.check_bounds(hypervolume_bounds, study.directions)
+        )
+        self._warned_bounds = False
 
     @property
     def parent_run_id(self) -> str | None:
@@ -383,24 +396,67 @@ class StudyMirror:
                 run.pareto = wanted
         return front
 
-    def finish(self, status: str = "FINISHED") -> None:
-        """Log trial counts on the parent run and end it with ``status``."""
+    def log_study(self, *, history: bool = True) -> None:
+        """Log the search's settings and progress on the parent run (see
+        :mod:`~optuna_devnas.tracking._study_record`): params not logged yet (MLflow keeps a
+        param's first value), the hypervolume and best-value curves (only their last point
+        unless ``history``) and the counts per state."""
         parent = self.connect() if self._parent_id is None else self._parent_id
-        trials = self.study.get_trials(deepcopy=False)
-        last = max((t.datetime_complete for t in trials if t.datetime_complete), default=None)
-        stamp = millis(last)
-        counts = {state: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-        for trial in trials:
-            if trial.state in counts:
-                counts[trial.state] += 1
-        from mlflow.entities import Metric
+        from mlflow.entities import Param
 
-        metrics = [
-            Metric(f"n_{state.name.lower()}", count, stamp, len(trials))
-            for state, count in counts.items()
-        ]
-        self.client.log_batch(parent, metrics=metrics)
-        if status == "RUNNING":
+        with self._lock:
+            if self._parent_params is None:
+                self._parent_params = set(self.client.get_run(parent).data.params)
+            bounds = self.hypervolume_bounds()
+            wanted = _study_record.study_params(
+                self.study, self.metric_names, self.study.sampler, bounds
+            )
+            new = [Param(k, v) for k, v in wanted.items() if k not in self._parent_params]
+            for start in range(0, len(new), 100):
+                self.client.log_batch(parent, params=new[start : start + 100])
+            self._parent_params.update(param.key for param in new)
+        metrics = _study_record.progress_metrics(
+            self.study, self.metric_names, bounds, history=history
+        )
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(parent, metrics=metrics[start : start + 1000])
+
+    def progress(self, *, running: bool) -> None:
+        """After a trial: log the study's latest progress point, and mark the parent run
+        ``RUNNING`` if ``running`` (a worker that joins after another ended the run)."""
+        self.log_study(history=False)
+        if running:
+            self.client.update_run(self.connect(reload=False), status="RUNNING")
+
+    def hypervolume_bounds(self) -> _study_record.Bounds | None:
+        """The bounds normalising the study's hypervolume: the first given to any tracker or
+        sync of the study, kept in its storage so that every worker uses the same."""
+        stored = self.study._storage.get_study_system_attrs(self.study._study_id).get(BOUNDS_ATTR)
+        if stored is None and self._bounds is not None:
+            stored = claim(self.study._storage, self.study._study_id, BOUNDS_ATTR, self._bounds)
+        if stored is None:
+            return None
+        bounds = _study_record.check_bounds(stored, self.study.directions)
+        if self._bounds is not None and bounds != self._bounds and not self._warned_bounds:
+            self._warned_bounds = True
+            warnings.warn(
+                f"Got hypervolume_bounds={self._bounds!r}, but study "
+                f"{self.study.study_name!r} already normalises its hypervolume by {bounds!r}; "
+                "keeping those, so that its values stay comparable.",
+                stacklevel=2,
+            )
+        return bounds
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Log the study's settings and progress on the parent run and end it with ``status``,
+        unless a trial is still running or waiting (another worker's): then it stays
+        ``RUNNING``, and the last worker to finish ends it."""
+        parent = self.connect() if self._parent_id is None else self._parent_id
+        self.log_study(history=True)
+        trials = self.study.get_trials(deepcopy=False)
+        active = any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+        last = max((t.datetime_complete for t in trials if t.datetime_complete), default=None)
+        if status == "RUNNING" or active:
             self.client.update_run(parent, status="RUNNING")
         else:
-            self.client.set_terminated(parent, status, end_time=stamp)
+            self.client.set_terminated(parent, status, end_time=millis(last))

@@ -27,6 +27,7 @@ def sync_study(
     experiment_name: str | None = None,
     metric_names: Sequence[str] | None = None,
     log_pareto_front: bool = True,
+    hypervolume_bounds: Sequence[tuple[float, float]] | None = None,
 ) -> SyncResult:
     """Write every trial of study ``study_name`` in ``storage`` to MLflow, without duplicates.
 
@@ -57,6 +58,10 @@ def sync_study(
             Names of the objective values when the study has no ``metric_names``.
         log_pareto_front:
             Log the Pareto front and tag its members. Default ``True``.
+        hypervolume_bounds:
+            ``(best, worst)`` per objective, normalising the parent run's ``hypervolume`` (see
+            :class:`~optuna_devnas.tracking.MLflowTracker`). Default ``None``: the bounds
+            stored with the study by an earlier tracker or sync, if any.
 
     Returns:
         A :class:`SyncResult` with the experiment, the parent run, the counts of trial runs
@@ -78,6 +83,7 @@ def sync_study(
         study,
         experiment_name=experiment_name or study_name,
         metric_names=metric_names,
+        hypervolume_bounds=hypervolume_bounds,
     )
     deleted = remove_duplicates(mirror)
     result = dataclasses.replace(mirror.sync(), deleted=deleted)

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial
 from optuna_devnas.tracking._records import STEPS_ATTR_PREFIX, millis, objective_names
 from optuna_devnas.tracking._requests import fail_fast
 from optuna_devnas.tracking._steps import add_step_listener, remove_step_listener
+from optuna_devnas.tracking._study_record import bound_pairs
 
 if TYPE_CHECKING:
     from optuna_devnas.tracking._mirror import StudyMirror
@@ -102,6 +103,13 @@ class MLflowTracker:
             Retries of a failed HTTP request (one second apart). Default 1. Both settings apply
             only while the tracker calls MLflow and only where the user has not set
             ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``.
+        hypervolume_bounds:
+            One ``(best, worst)`` pair per objective, in the objective's units (for an error
+            rate to minimize ``(0.0, 1.0)``, for an accuracy to maximize ``(1.0, 0.0)``). The
+            parent run's ``hypervolume`` is that of the values scaled to 0 at ``best`` and 1 at
+            ``worst``: the dominated fraction of the box, comparable between studies with the
+            same bounds. The first bounds given for a study are stored with it and kept.
+            Default ``None``: no hypervolume, unless the study has stored bounds.
     """
 
     def __init__(
@@ -114,6 +122,7 @@ class MLflowTracker:
         retry_interval: float = 30.0,
         request_timeout: int = 5,
         max_retries: int = 1,
+        hypervolume_bounds: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         if tracking_uri is not None and (not isinstance(tracking_uri, str) or not tracking_uri):
             raise ValueError(f"Got tracking_uri={tracking_uri!r}, but expected a URI or None.")
@@ -135,6 +144,9 @@ class MLflowTracker:
             )
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"Got max_retries={max_retries!r}, but expected an integer >= 0.")
+        self.hypervolume_bounds = (
+            None if hypervolume_bounds is None else bound_pairs(hypervolume_bounds)
+        )
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.metric_names = None if metric_names is None else list(metric_names)
@@ -150,6 +162,7 @@ class MLflowTracker:
         self._next_attempt = 0.0
         self._listening = 0
         self._steps: dict[tuple[_StudyKey, int, str], list[list[float]]] = {}  # by trial id
+        self._tracking: dict[_StudyKey, int] = {}  # studies inside track(), how many times
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -167,10 +180,12 @@ class MLflowTracker:
 
         if self._attempt(start, force=True):
             self._recovered(mirror)
+        key = _study_key(study)
         with self._lock:
             if self._listening == 0:
                 add_step_listener(self._on_step)
             self._listening += 1
+            self._tracking[key] = self._tracking.get(key, 0) + 1
         status = "FINISHED"
         try:
             yield self
@@ -182,6 +197,9 @@ class MLflowTracker:
                 self._listening -= 1
                 if self._listening == 0:
                     remove_step_listener(self._on_step)
+                self._tracking[key] -= 1
+                if self._tracking[key] == 0:
+                    del self._tracking[key]
             self.finish(study, status=status, log_pareto_front=self.log_pareto_front_at_end)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -192,10 +210,11 @@ class MLflowTracker:
             for key in [k for k in self._steps if k[:2] == done]:
                 del self._steps[key]
             behind = self._offline_since is not None or _study_key(study) in self._behind
+            running = _study_key(study) in self._tracking
         if behind:
             self.catch_up(study)
-        else:
-            self._attempt(lambda: mirror.write_trial(trial))
+        elif self._attempt(lambda: mirror.write_trial(trial)):
+            self._attempt(lambda: mirror.progress(running=running))
 
     def catch_up(self, study: optuna.Study, *, force: bool = False) -> bool:
         """Write every trial MLflow is missing; return whether MLflow is up to date.
@@ -268,6 +287,7 @@ class MLflowTracker:
                     experiment_name=self.experiment_name or study.study_name,
                     metric_names=self.metric_names,
                     parent_tags={"optuna.sampler": _sampler_name(study.sampler)},
+                    hypervolume_bounds=self.hypervolume_bounds,
                 )
                 self._mirrors[_study_key(study)] = mirror
             return mirror
