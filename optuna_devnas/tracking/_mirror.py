@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 import datetime
+import functools
 import hashlib
 import threading
 from typing import TYPE_CHECKING
@@ -71,6 +72,15 @@ def study_uid(study: optuna.Study) -> str:
     parent run, and a new study that reuses an old name gets a parent run of its own. Of
     workers starting at once, the first to store an id wins and all use it."""
     return str(claim(study._storage, study._study_id, STUDY_UID_ATTR, uuid.uuid4().hex))
+
+
+@functools.cache
+def provenance_tags() -> dict[str, str]:
+    """The tags ``mlflow.start_run`` sets from where it runs: source file and type, user, git
+    commit (MLflow's run context providers; ``MlflowClient.create_run`` sets none)."""
+    from mlflow.tracking.context import registry
+
+    return {str(k): str(v) for k, v in registry.resolve_tags().items()}
 
 
 def claim_prefix(tracking_uri: str, experiment_id: str) -> str:
@@ -283,7 +293,10 @@ class StudyMirror:
         created = None
         if found is None:
             created = found = self.client.create_run(
-                self._experiment_id, start_time=start_time, tags=tags, run_name=run_name
+                self._experiment_id,
+                start_time=start_time,
+                tags={**provenance_tags(), **tags},
+                run_name=run_name,
             ).info.run_id
         winner = str(claim(self.study._storage, self.study._study_id, key, found))
         if created is not None and winner != created:
@@ -323,6 +336,11 @@ class StudyMirror:
         run, _ = self._trial_run(trial.number, trial.datetime_start)
         self.client.log_metric(run.run_id, key, value, timestamp=timestamp, step=step)
         run.live_steps.add((key, step))
+
+    def trial_run_id(self, trial: optuna.Trial) -> str:
+        """The run id of a running ``trial`` (its run is created if needed)."""
+        run, _ = self._trial_run(trial.number, trial.datetime_start)
+        return run.run_id
 
     def write_trial(self, trial: FrozenTrial) -> bool:
         """Write everything about ``trial``; return whether its run was created by this call."""

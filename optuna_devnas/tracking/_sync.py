@@ -12,11 +12,14 @@ from collections.abc import Sequence
 import dataclasses
 
 import optuna
-from optuna.trial import TrialState
 
 from optuna_devnas.tracking._mirror import StudyMirror, SyncResult
 from optuna_devnas.tracking._repair import remove_duplicates
+from optuna_devnas.tracking._requests import fail_fast
 from optuna_devnas.tracking._tracker import resolve_tracking_uri
+
+_REQUEST_TIMEOUT = 5  # seconds; with one retry a second later, 11 s at most for a dead server
+_MAX_RETRIES = 1
 
 
 def sync_study(
@@ -76,19 +79,20 @@ def sync_study(
         raise ValueError(
             f"Got study_name={study_name!r}, but the storage has only {sorted(names)!r}."
         ) from None
-    from mlflow import MlflowClient
+    # A dead tracking server fails the first request in seconds, not MLflow's minutes of retries.
+    with fail_fast(timeout=_REQUEST_TIMEOUT, max_retries=_MAX_RETRIES):
+        from mlflow import MlflowClient
 
-    mirror = StudyMirror(
-        MlflowClient(resolve_tracking_uri(tracking_uri)),
-        study,
-        experiment_name=experiment_name or study_name,
-        metric_names=metric_names,
-        hypervolume_bounds=hypervolume_bounds,
-    )
-    deleted = remove_duplicates(mirror)
-    result = dataclasses.replace(mirror.sync(), deleted=deleted)
-    if log_pareto_front:
-        mirror.log_pareto_front()
-    active = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-    mirror.finish("RUNNING" if active else "FINISHED")
+        mirror = StudyMirror(
+            MlflowClient(resolve_tracking_uri(tracking_uri)),
+            study,
+            experiment_name=experiment_name or study_name,
+            metric_names=metric_names,
+            hypervolume_bounds=hypervolume_bounds,
+        )
+        deleted = remove_duplicates(mirror)
+        result = dataclasses.replace(mirror.sync(), deleted=deleted)
+        if log_pareto_front:
+            mirror.log_pareto_front()
+        mirror.finish()  # stays RUNNING while a trial is running or waiting
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -24,7 +25,12 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial
 
-from optuna_devnas.tracking._records import STEPS_ATTR_PREFIX, millis, objective_names
+from optuna_devnas.tracking._records import (
+    FAILURE_ATTR,
+    STEPS_ATTR_PREFIX,
+    millis,
+    objective_names,
+)
 from optuna_devnas.tracking._requests import fail_fast
 from optuna_devnas.tracking._steps import add_step_listener, remove_step_listener
 from optuna_devnas.tracking._study_record import bound_pairs
@@ -36,6 +42,7 @@ _logger = logging.getLogger(__name__)
 
 
 _StudyKey = tuple[int, int]
+_Objective = Callable[[optuna.Trial], Any]
 
 
 def _study_key(study: optuna.Study) -> _StudyKey:
@@ -263,6 +270,46 @@ class MLflowTracker:
             )
         return done
 
+    def track_in_mlflow(self) -> Callable[[_Objective], _Objective]:
+        """Decorate an objective so that it runs inside its trial's MLflow run, and a failure
+        is recorded.
+
+        Inside, ``mlflow.log_metric``, ``mlflow.log_param``, ``mlflow.log_artifact``,
+        ``mlflow.pytorch.log_model`` and the like write to the trial's run (MLflow's active
+        run; the tracker sets MLflow's tracking URI to its own, as optuna-integration's
+        ``MLflowCallback.track_in_mlflow`` does). An exception from the objective is recorded
+        in the trial as the user attribute ``devnas:failure`` (``"ValueError: ..."``, Optuna 5
+        keeps no failure reason) and reaches MLflow as the tag ``optuna.fail_reason``. If
+        MLflow cannot be reached the objective runs anyway, without an active run.
+
+        Example:
+
+            .. code-block:: python
+
+                @tracker.track_in_mlflow()
+                def objective(trial):
+                    x = trial.suggest_float("x", 0, 1)
+                    mlflow.log_metric("x_squared", x**2)
+                    return x
+        """
+
+        def decorate(objective: _Objective) -> _Objective:
+            @functools.wraps(objective)
+            def run(trial: optuna.Trial) -> Any:
+                with self._active_run(trial):
+                    try:
+                        return objective(trial)
+                    except optuna.TrialPruned:
+                        raise
+                    except Exception as error:
+                        text = " ".join(str(error).split())
+                        trial.set_user_attr(FAILURE_ATTR, f"{type(error).__name__}: {text}"[:300])
+                        raise
+
+            return run
+
+        return decorate
+
     def parent_run_id(self, study: optuna.Study) -> str | None:
         """The MLflow run id of ``study``'s parent run, once created."""
         mirror = self._mirrors.get(_study_key(study))
@@ -291,6 +338,27 @@ class MLflowTracker:
                 )
                 self._mirrors[_study_key(study)] = mirror
             return mirror
+
+    @contextlib.contextmanager
+    def _active_run(self, trial: optuna.Trial) -> Iterator[None]:
+        """MLflow's active run is the trial's run within the block, when MLflow can be reached."""
+        import mlflow
+
+        mirror = self._mirror(trial.study)
+
+        def start() -> None:
+            run_id = mirror.trial_run_id(trial)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            # Nested under whatever the caller has active.
+            mlflow.start_run(run_id=run_id, nested=True)
+
+        started = self._attempt(start)
+        try:
+            yield
+        finally:
+            if started:
+                # Left RUNNING: the callback sets the final status from the trial's state.
+                self._attempt(lambda: mlflow.end_run("RUNNING"))
 
     def _attempt(self, action: Callable[[], object], *, force: bool = False) -> bool:
         """Run ``action`` against MLflow; on any failure go offline instead of raising."""

@@ -207,3 +207,38 @@ def test_the_parent_run_compares_searches_by_settings_and_hypervolume(
     result = sync_study(study._storage, "tpe", tracking_uri=sqlite_uri, experiment_name="again")
     again = MlflowClient(sqlite_uri).get_run(result.parent_run_id).data.metrics
     assert again["hypervolume"] == metrics["hypervolume"]
+
+
+def test_the_objective_logs_into_its_trials_run_and_failures_are_recorded(
+    sqlite_uri: str, read_mlflow: Callable
+) -> None:
+    import mlflow
+
+    study = optuna.create_study(study_name="own")
+    tracker = MLflowTracker(tracking_uri=sqlite_uri, experiment_name="own")
+
+    @tracker.track_in_mlflow()
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        mlflow.log_metric("x_squared", x**2)
+        mlflow.log_param("note", f"trial {trial.number}")
+        trial.set_user_attr("instanas:children", 2)
+        if trial.number == 1:
+            raise ValueError("no   memory\nleft")
+        return x
+
+    with tracker.track(study):
+        study.optimize(objective, n_trials=3, callbacks=[tracker], catch=(ValueError,))
+    assert mlflow.active_run() is None
+    runs = read_mlflow(sqlite_uri, "own").trials["own"]
+    for trial in study.trials:
+        run = runs[trial.number]
+        assert run.info.run_name == f"own #{trial.number}"  # says which study
+        assert run.data.metrics["x_squared"] == pytest.approx(trial.params["x"] ** 2)
+        assert run.data.params["note"] == f"trial {trial.number}"
+        assert run.data.tags["instanas.children"] == "2"
+        assert run.data.tags["mlflow.source.name"]  # provenance, as mlflow.start_run sets
+        assert "mlflow.user" in run.data.tags
+    assert runs[1].info.status == "FAILED"
+    assert runs[1].data.tags["optuna.fail_reason"] == "ValueError: no memory left"
+    assert runs[0].info.status == runs[2].info.status == "FINISHED"
