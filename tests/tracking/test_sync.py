@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+import socket
+import time
 
 from mlflow import MlflowClient
 import optuna
@@ -102,11 +104,9 @@ def test_mlflow_sync_reports_user_errors_in_one_line(
     assert main(["mlflow-sync", "--storage", storage, "--study", "missing"]) == 2
     assert "study_name='missing', but the storage has only ['exists']" in capsys.readouterr().err
     dead = f"http://127.0.0.1:{unused_port}"
-    with pytest.MonkeyPatch.context() as patch:  # fail fast instead of MLflow's minutes of retries
-        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        code = main(
-            ["mlflow-sync", "--storage", storage, "--study", "exists", "--tracking-uri", dead]
-        )
+    started = time.monotonic()
+    code = main(["mlflow-sync", "--storage", storage, "--study", "exists", "--tracking-uri", dead])
+    assert time.monotonic() - started < 15  # not MLflow's minutes of retries
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
@@ -191,3 +191,45 @@ def test_mlflow_sync_deletes_duplicates_that_older_versions_left(
     assert client.get_run(kept_child).info.lifecycle_stage == "active"
     assert main(args) == 0
     assert "0 updated, 3 unchanged; 0 duplicate runs deleted." in capsys.readouterr().out
+
+
+def test_mlflow_sync_gives_up_on_a_server_that_never_answers_within_15_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="exists", storage=storage)
+    with socket.socket() as hung:  # connections are queued by the kernel, never answered
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        uri = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        started = time.monotonic()
+        code = main(
+            ["mlflow-sync", "--storage", storage, "--study", "exists", "--tracking-uri", uri]
+        )
+        elapsed = time.monotonic() - started
+    assert code == 2 and elapsed < 15, elapsed
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"devnas mlflow-sync: error: could not write to MLflow at {uri}")
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "sqlite:///{tmp}/mistyped.db",
+        "sqlite:///{tmp}/no/such/folder/search.db",
+        "sqlite3:/not-a-url",
+        "postgresql+psycopg2://postgres@127.0.0.1:1/test",
+    ],
+)
+def test_mlflow_sync_names_a_bad_storage_in_one_line_and_creates_nothing(
+    storage: str, tmp_path: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = storage.format(tmp=tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    started = time.monotonic()
+    code = main(["mlflow-sync", "--storage", url, "--study", "s", "--tracking-uri", sqlite_uri])
+    assert time.monotonic() - started < 15
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert url in line and "MLflow" not in line
+    assert sorted(tmp_path.rglob("*")) == before  # no empty database made
