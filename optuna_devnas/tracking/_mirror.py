@@ -55,6 +55,10 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 _PAGE = 1000
+# MLflow 3's UI opens an experiment of no declared kind on its GenAI pages (or asks which kind
+# it is); a search is model development, whose experiment page is the runs table.
+_KIND_TAG = "mlflow.experimentKind"
+_KIND = {_KIND_TAG: "custom_model_development"}
 BOUNDS_ATTR = "devnas:mlflow_hypervolume_bounds"
 PARENT_CLAIM = "parent"
 TRIAL_CLAIM = "trial:"
@@ -229,15 +233,16 @@ class StudyMirror:
 
     def _experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        try:
-            return str(self.client.create_experiment(self.experiment_name))
-        except Exception:  # another worker created it first
-            experiment = self.client.get_experiment_by_name(self.experiment_name)
-            if experiment is None:
-                raise
-            return str(experiment.experiment_id)
+        if experiment is None:
+            try:
+                return str(self.client.create_experiment(self.experiment_name, tags=_KIND))
+            except Exception:  # another worker created it first
+                experiment = self.client.get_experiment_by_name(self.experiment_name)
+                if experiment is None:
+                    raise
+        if _KIND_TAG not in experiment.tags:
+            self.client.set_experiment_tag(experiment.experiment_id, _KIND_TAG, _KIND[_KIND_TAG])
+        return str(experiment.experiment_id)
 
     def claim_trial_run(self, number: int, run_id: str) -> str:
         """Claim ``run_id`` as the run of trial ``number``; return the run claimed (an earlier

@@ -189,6 +189,8 @@ def test_the_parent_run_compares_searches_by_settings_and_hypervolume(
 
     with tracker.track(study):
         study.optimize(objective, n_trials=6, callbacks=[tracker])
+    experiment = MlflowClient(sqlite_uri).get_experiment_by_name("cmp")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
     parent = read_mlflow(sqlite_uri, "cmp").parents["tpe"]
     params, metrics = parent.data.params, parent.data.metrics
     assert params["sampler"] == "TPESampler" and params["sampler.n_startup_trials"] == "2"
