@@ -24,16 +24,13 @@ import hashlib
 import threading
 from typing import TYPE_CHECKING
 import uuid
-import warnings
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_devnas.tracking import _pareto, _study_record
 from optuna_devnas.tracking._claims import claim, claims
+from optuna_devnas.tracking._parent import ParentRun
 from optuna_devnas.tracking._records import (
-    ARCHITECTURE_ATTR,
     PARENT_TAG,
     PARETO_TAG,
     ROLE_TAG,
@@ -46,7 +43,6 @@ from optuna_devnas.tracking._records import (
     TRIAL_TAG,
     millis,
     objective_names,
-    readable_architecture,
     trial_record,
 )
 
@@ -59,7 +55,6 @@ _PAGE = 1000
 # it is); a search is model development, whose experiment page is the runs table.
 _KIND_TAG = "mlflow.experimentKind"
 _KIND = {_KIND_TAG: "custom_model_development"}
-BOUNDS_ATTR = "devnas:mlflow_hypervolume_bounds"
 PARENT_CLAIM = "parent"
 TRIAL_CLAIM = "trial:"
 
@@ -156,13 +151,7 @@ class StudyMirror:
         self._prefix = ""  # of the claims naming this experiment's runs, once connected
         self._runs: dict[int, _TrialRun] = {}  # claimed runs, by trial number
         self._unclaimed: dict[int, str] = {}  # runs of trials without a claim, found in MLflow
-        self._parent_params: set[str] | None = None  # keys the parent run has
-        self._bounds = (
-            None
-            if hypervolume_bounds is None
-            else _study_record.check_bounds(hypervolume_bounds, study.directions)
-        )
-        self._warned_bounds = False
+        self.parent = ParentRun(self, hypervolume_bounds=hypervolume_bounds)
 
     @property
     def parent_run_id(self) -> str | None:
@@ -382,104 +371,12 @@ class StudyMirror:
         assert self._experiment_id is not None
         return SyncResult(self._experiment_id, parent, created, updated, unchanged)
 
-    def log_pareto_front(self) -> list[int]:
-        """Log the front as ``pareto_front.csv`` and ``pareto_front.png`` on the parent run and
-        tag each trial run ``pareto=true`` or ``false``; return the front's trial numbers."""
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not complete:
-            return []
-        parent = self.connect() if self._parent_id is None else self._parent_id
-        front = sorted(trial.number for trial in self.study.best_trials)
-        members = set(front)
-        readable = {t.number: readable_architecture(t.user_attrs.get(ARCHITECTURE_ATTR)) or ""
-                    for t in complete if t.number in members}  # fmt: skip
-        rows = _pareto.front_rows(
-            [t for t in complete if t.number in members], self.metric_names, self.run_ids(),
-            readable,
-        )  # fmt: skip
-        self.client.log_text(parent, _pareto.rows_to_csv(rows), "pareto_front.csv")
-        figure = _pareto.plot_front(
-            np.array([t.values for t in complete]),
-            np.array([t.number in members for t in complete]),
-            np.array([all(c <= 0 for c in t.constraints.values()) for t in complete]),
-            self.metric_names,
-            self.study.study_name,
-        )
-        self.client.log_figure(parent, figure, "pareto_front.png")
-        last = max((t.datetime_complete for t in complete if t.datetime_complete), default=None)
-        self.client.log_metric(
-            parent, "pareto_front_size", len(front), timestamp=millis(last), step=len(complete)
-        )
-        for trial in complete:
+    def tag_pareto(self, complete: Sequence[int], members: set[int]) -> None:
+        """Tag the run of each trial in ``complete`` ``pareto=true`` or ``false`` (if changed)."""
+        for number in complete:
             with self._lock:
-                run = self._runs.get(trial.number)
-            wanted = "true" if trial.number in members else "false"
+                run = self._runs.get(number)
+            wanted = "true" if number in members else "false"
             if run is not None and run.pareto != wanted:
                 self.client.set_tag(run.run_id, PARETO_TAG, wanted)
                 run.pareto = wanted
-        return front
-
-    def log_study(self, *, history: bool = True) -> None:
-        """Log the search's settings and progress on the parent run (see
-        :mod:`~optuna_devnas.tracking._study_record`): params not logged yet (MLflow keeps a
-        param's first value), the hypervolume and best-value curves (only their last point
-        unless ``history``) and the counts per state."""
-        parent = self.connect() if self._parent_id is None else self._parent_id
-        from mlflow.entities import Param
-
-        with self._lock:
-            if self._parent_params is None:
-                self._parent_params = set(self.client.get_run(parent).data.params)
-            bounds = self.hypervolume_bounds()
-            wanted = _study_record.study_params(
-                self.study, self.metric_names, self.study.sampler, bounds
-            )
-            new = [Param(k, v) for k, v in wanted.items() if k not in self._parent_params]
-            for start in range(0, len(new), 100):
-                self.client.log_batch(parent, params=new[start : start + 100])
-            self._parent_params.update(param.key for param in new)
-        metrics = _study_record.progress_metrics(
-            self.study, self.metric_names, bounds, history=history
-        )
-        for start in range(0, len(metrics), 1000):
-            self.client.log_batch(parent, metrics=metrics[start : start + 1000])
-
-    def progress(self, *, running: bool) -> None:
-        """After a trial: log the study's latest progress point, and mark the parent run
-        ``RUNNING`` if ``running`` (a worker that joins after another ended the run)."""
-        self.log_study(history=False)
-        if running:
-            self.client.update_run(self.connect(reload=False), status="RUNNING")
-
-    def hypervolume_bounds(self) -> _study_record.Bounds | None:
-        """The bounds normalising the study's hypervolume: the first given to any tracker or
-        sync of the study, kept in its storage so that every worker uses the same."""
-        stored = self.study._storage.get_study_system_attrs(self.study._study_id).get(BOUNDS_ATTR)
-        if stored is None and self._bounds is not None:
-            stored = claim(self.study._storage, self.study._study_id, BOUNDS_ATTR, self._bounds)
-        if stored is None:
-            return None
-        bounds = _study_record.check_bounds(stored, self.study.directions)
-        if self._bounds is not None and bounds != self._bounds and not self._warned_bounds:
-            self._warned_bounds = True
-            warnings.warn(
-                f"Got hypervolume_bounds={self._bounds!r}, but study "
-                f"{self.study.study_name!r} already normalises its hypervolume by {bounds!r}; "
-                "keeping those, so that its values stay comparable.",
-                stacklevel=2,
-            )
-        return bounds
-
-    def finish(self, status: str = "FINISHED") -> None:
-        """Log the study's settings and progress on the parent run and end it with ``status``,
-        unless a trial is still running or waiting (another worker's): then it stays
-        ``RUNNING``, and the last worker to finish ends it."""
-        parent = self.connect() if self._parent_id is None else self._parent_id
-        self.log_study(history=True)
-        trials = self.study.get_trials(deepcopy=False)
-        active = any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
-        last = max((t.datetime_complete for t in trials if t.datetime_complete), default=None)
-        if status == "RUNNING" or active:
-            self.client.update_run(parent, status="RUNNING")
-        else:
-            self.client.set_terminated(parent, status, end_time=millis(last))

@@ -93,6 +93,6 @@ def sync_study(
         deleted = remove_duplicates(mirror)
         result = dataclasses.replace(mirror.sync(), deleted=deleted)
         if log_pareto_front:
-            mirror.log_pareto_front()
-        mirror.finish()  # stays RUNNING while a trial is running or waiting
+            mirror.parent.log_pareto_front()
+        mirror.parent.finish()  # stays RUNNING while a trial is running or waiting
     return result

@@ -183,7 +183,7 @@ class MLflowTracker:
 
         def start() -> None:
             mirror.sync()
-            mirror.finish("RUNNING")
+            mirror.parent.finish("RUNNING")
 
         if self._attempt(start, force=True):
             self._recovered(mirror)
@@ -221,7 +221,7 @@ class MLflowTracker:
         if behind:
             self.catch_up(study)
         elif self._attempt(lambda: mirror.write_trial(trial)):
-            self._attempt(lambda: mirror.progress(running=running))
+            self._attempt(lambda: mirror.parent.progress(running=running))
 
     def catch_up(self, study: optuna.Study, *, force: bool = False) -> bool:
         """Write every trial MLflow is missing; return whether MLflow is up to date.
@@ -242,7 +242,7 @@ class MLflowTracker:
         front: list[int] = []
 
         def log() -> None:
-            front.extend(mirror.log_pareto_front())
+            front.extend(mirror.parent.log_pareto_front())
 
         return front if self._attempt(log, force=True) else None
 
@@ -258,7 +258,7 @@ class MLflowTracker:
         if done and log_pareto_front:
             done = self.log_pareto_front(study) is not None
         if done:
-            done = self._attempt(lambda: mirror.finish(status), force=True)
+            done = self._attempt(lambda: mirror.parent.finish(status), force=True)
         if not done:
             warnings.warn(
                 f"MLflow at {self.tracking_uri} is missing part of study "
