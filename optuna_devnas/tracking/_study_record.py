@@ -112,7 +112,7 @@ def study_params(
     params = {"sampler": type(decider).__name__}
     settings = [
         (name.lstrip("_"), value)
-        for name, value in vars(decider).items()
+        for name, value in getattr(decider, "__dict__", {}).items()
         if isinstance(value, bool | int | float | str) and "cache" not in name
     ]
     for name, value in settings[:_MAX_SETTINGS]:

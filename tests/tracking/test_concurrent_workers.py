@@ -1,10 +1,12 @@
 """Workers that start tracking one study at the same instant share one parent run and one run
-per trial (first-writer-wins claims in the Optuna storage), on SQLite and PostgreSQL."""
+per trial (first-writer-wins claims in the Optuna storage), on SQLite and PostgreSQL studies,
+with a local store and through a tracking server."""
 
 from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 import uuid
 
 from mlflow import MlflowClient
@@ -81,3 +83,12 @@ def test_four_workers_starting_at_once_on_postgresql_share_runs(sqlite_uri: str)
         _check_one_run_each(sqlite_uri, study)
     finally:
         optuna.delete_study(study_name=name, storage=storage)
+
+
+@pytest.mark.slow
+def test_four_workers_starting_at_once_share_runs_on_a_tracking_server(
+    tmp_path: Path, mlflow_server: Any
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = _race_workers(storage, "race", mlflow_server.uri)
+    _check_one_run_each(mlflow_server.uri, study)
