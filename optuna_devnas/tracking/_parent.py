@@ -84,6 +84,8 @@ class ParentRun:
             np.array([all(c <= 0 for c in t.constraints.values()) for t in complete]),
             self.mirror.metric_names,
             self.mirror.study.study_name,
+            numbers=[t.number for t in complete],
+            directions=[d.name.lower() for d in self.mirror.study.directions],
         )
         self.mirror.client.log_figure(parent, figure, "pareto_front.png")
         last = max((t.datetime_complete for t in complete if t.datetime_complete), default=None)
