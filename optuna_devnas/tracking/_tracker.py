@@ -73,9 +73,15 @@ class MLflowTracker:
     Each trial run holds the trial's parameters, the architecture (param ``architecture`` and
     artifact ``architecture.json``), every objective value under its metric name, duration,
     constraint values, sampler state such as DPPSampler's stage and surrogate prediction, and
-    the training curves sent to :func:`~optuna_devnas.tracking.log_step`. When a tracked study
-    ends, the parent run gets the Pareto front (``pareto_front.csv`` and ``pareto_front.png``)
-    and front members are tagged ``pareto=true``.
+    the training curves sent to :func:`~optuna_devnas.tracking.log_step`, and the trial's user
+    attributes as tags. The parent run gets the search's settings as params (sampler and its
+    settings, directions, search space) and, after each trial, its progress as metrics (a
+    hypervolume normalised by ``hypervolume_bounds``, the best value of each objective, counts
+    per state), so that searches compare in MLflow's runs table. When a tracked study ends, the
+    parent run gets the Pareto front (``pareto_front.csv`` and ``pareto_front.png``) and front
+    members are tagged ``pareto=true``. It stays ``RUNNING`` while other workers still run
+    trials of the study; workers agree on one parent run and one run per trial through the
+    study's storage. :meth:`track_in_mlflow` lets the objective log into its trial's run.
 
     Example:
 

@@ -233,3 +233,27 @@ def test_mlflow_sync_names_a_bad_storage_in_one_line_and_creates_nothing(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert url in line and "MLflow" not in line
     assert sorted(tmp_path.rglob("*")) == before  # no empty database made
+
+
+def test_mlflow_sync_takes_hypervolume_bounds_and_refuses_wrong_ones(
+    tmp_path: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str], read_mlflow: Callable
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="hv", storage=storage, directions=["minimize"] * 2)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1 - t.params["x"]), n_trials=3)
+    args = ["mlflow-sync", "--storage", storage, "--study", "hv", "--tracking-uri", sqlite_uri]
+    assert main([*args, "--hypervolume-bounds", "1,0;0,1"]) == 2  # best is 0 when minimizing
+    assert "(1.0, 0.0) is not (best, worst) for an objective to minimize" in (
+        capsys.readouterr().err
+    )
+    assert main([*args, "--hypervolume-bounds", "0,2;0,2"]) == 0
+    parent = read_mlflow(sqlite_uri, "hv").parents["hv"]
+    assert parent.data.params["hypervolume.bounds"] == "[[0.0, 2.0], [0.0, 2.0]]"
+    # x + (1 - x) = 1: every trial lies on one line, scaled by 1/2.
+    xs = sorted(t.params["x"] for t in study.trials)
+    scaled = [(x / 2, (1 - x) / 2) for x in xs]
+    expected = sum(
+        (right[0] - left[0]) * (1 - left[1])
+        for left, right in zip(scaled, [*scaled[1:], (1.0, 0.0)], strict=True)
+    )
+    assert parent.data.metrics["hypervolume"] == pytest.approx(expected)

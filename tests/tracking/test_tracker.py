@@ -133,6 +133,10 @@ def test_arguments_are_validated() -> None:
         MLflowTracker(tracking_uri="sqlite:///x.db", max_retries=-2)
     with pytest.raises(ValueError, match="experiment_name=''"):
         MLflowTracker(tracking_uri="sqlite:///x.db", experiment_name="")
+    with pytest.raises(ValueError, match=r"hypervolume_bounds=\[\(0, 0\)\].*distinct"):
+        MLflowTracker(tracking_uri="sqlite:///x.db", hypervolume_bounds=[(0, 0)])
+    with pytest.raises(ValueError, match="hypervolume_bounds=.*pair of numbers"):
+        MLflowTracker(tracking_uri="sqlite:///x.db", hypervolume_bounds=[1.0, 2.0])
 
 
 def test_the_parent_run_stays_running_while_another_worker_has_trials(
