@@ -6,7 +6,7 @@ one experiment can be compared in the runs table and the chart view:
 - params: the sampler (``sampler``) and its scalar settings (``sampler.<name>``), each
   objective's direction (``objective.<name>``), the search space (``space.<param>``, each
   parameter's distribution), the configuration of ``devnas search`` (``search.<key>``), and the
-  hypervolume bounds (``hypervolume.bounds``);
+  hypervolume bounds (``hypervolume.bounds``, ``"val_error 0 to 1; size 0 to 4e+05"``);
 - metrics, with step = the number of finished (complete, pruned or failed) trials: the
   hypervolume of the feasible complete trials and the best value of each objective
   (``best.<name>``) after each finished trial, and the count of trials per state
@@ -128,8 +128,16 @@ def study_params(
         for name, distribution in trial.distributions.items():
             params.setdefault(f"space.{mlflow_key(name)}", str(distribution))
     if bounds is not None:
-        params["hypervolume.bounds"] = json.dumps([list(pair) for pair in bounds])
+        params["hypervolume.bounds"] = bounds_text(metric_names, bounds)
     return {key: value[:_MAX_PARAM_LENGTH] for key, value in params.items()}
+
+
+def bounds_text(metric_names: Sequence[str], bounds: Bounds) -> str:
+    """``"val_error 0 to 1; size 0 to 4e+05"``: (best, worst) per objective, for a person."""
+    return "; ".join(
+        f"{name} {best:g} to {worst:g}"
+        for name, (best, worst) in zip(metric_names, bounds, strict=True)
+    )
 
 
 def _feasible(trial: FrozenTrial) -> bool:

@@ -68,7 +68,7 @@ def test_params_and_metrics_of_a_study() -> None:
     assert params["sampler.n_startup_trials"] == "3"
     assert params["objective.err"] == "minimize" and params["objective.acc"] == "maximize"
     assert params["space.x"].startswith("FloatDistribution(")
-    assert params["hypervolume.bounds"] == "[[0.0, 1.0], [2.0, 0.0]]"
+    assert params["hypervolume.bounds"] == "err 0 to 1; acc 2 to 0"
 
     metrics = progress_metrics(study, ["err", "acc"], [(0.0, 1.0), (2.0, 0.0)])
     curves: dict[str, list[tuple[int, float]]] = {}

@@ -248,7 +248,7 @@ def test_mlflow_sync_takes_hypervolume_bounds_and_refuses_wrong_ones(
     )
     assert main([*args, "--hypervolume-bounds", "0,2;0,2"]) == 0
     parent = read_mlflow(sqlite_uri, "hv").parents["hv"]
-    assert parent.data.params["hypervolume.bounds"] == "[[0.0, 2.0], [0.0, 2.0]]"
+    assert parent.data.params["hypervolume.bounds"] == "values_0 0 to 2; values_1 0 to 2"
     # x + (1 - x) = 1: every trial lies on one line, scaled by 1/2.
     xs = sorted(t.params["x"] for t in study.trials)
     scaled = [(x / 2, (1 - x) / 2) for x in xs]
