@@ -248,3 +248,23 @@ def test_the_objective_logs_into_its_trials_run_and_failures_are_recorded(
     assert runs[1].info.status == "FAILED"
     assert runs[1].data.tags["optuna.fail_reason"] == "ValueError: no memory left"
     assert runs[0].info.status == runs[2].info.status == "FINISHED"
+
+
+def test_track_in_mlflow_runs_the_objective_when_mlflow_is_down(unused_port: int) -> None:
+    import mlflow
+
+    tracker = MLflowTracker(
+        tracking_uri=f"http://127.0.0.1:{unused_port}", max_retries=0, retry_interval=3600
+    )
+    active = []
+
+    @tracker.track_in_mlflow()
+    def objective(trial: optuna.Trial) -> float:
+        active.append(mlflow.active_run())
+        return trial.suggest_float("x", 0, 1)
+
+    study = optuna.create_study()
+    with pytest.warns(TrackingWarning, match="Could not write to MLflow"):
+        study.optimize(objective, n_trials=2)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert active == [None, None]
