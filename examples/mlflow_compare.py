@@ -1,9 +1,10 @@
 """Compare two samplers in MLflow: DPPSampler and NSGA-II searching the same cell space.
 
 Both studies train networks on digits for two objectives (validation error, parameter count of
-the condensed network) and are tracked into one MLflow experiment: a parent run per study, a
-nested run per trial with its architecture, training curve and Pareto tag. The comparison at
-the end is read back from MLflow, not from the studies.
+the condensed network) and are tracked into one MLflow experiment: a parent run per study with
+the search's settings and its hypervolume in one fixed box, a nested run per trial with its
+architecture, training curve and Pareto tag. The comparison at the end is read back from
+MLflow, not from the studies.
 
     python examples/mlflow_compare.py [--trials 12] [--epochs 1] [--tracking-uri URI]
     mlflow ui --backend-store-uri sqlite:///mlflow.db     # then open http://127.0.0.1:5000
@@ -61,7 +62,13 @@ def main() -> None:
         error = train.evaluate(model, trial=trial)  # per-epoch curve goes to MLflow
         return error, float(sum(p.numel() for p in condense(model).parameters()))
 
-    tracker = MLflowTracker(tracking_uri=args.tracking_uri, experiment_name=args.experiment)
+    # One fixed box for both studies, so that their hypervolumes compare: validation error from
+    # 0 (best) to 1, parameters from 0 to 500k (bigger networks count for nothing).
+    tracker = MLflowTracker(
+        tracking_uri=args.tracking_uri,
+        experiment_name=args.experiment,
+        hypervolume_bounds=[(0.0, 1.0), (0.0, 500_000.0)],
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     samplers = {
         "dpp": progressive_sampler(args.seed),
@@ -85,7 +92,7 @@ def main() -> None:
     assert experiment is not None
     print(f"\nMLflow experiment {args.experiment!r} at {tracker.tracking_uri}:")
     header = f"{'study':<22} {'sampler':<15} {'runs':>4} {'best error':>10} {'smallest':>9} "
-    print(header + f"{'front':>5}")
+    print(header + f"{'front':>5} {'hypervolume':>11}")
     fronts = {}
     for label, name in names.items():
         parent = client.search_runs(
@@ -104,7 +111,8 @@ def main() -> None:
         print(
             f"{name:<22} {parent.data.tags['optuna.sampler']:<15} {len(runs):>4} "
             f"{min(r.data.metrics['val_error'] for r in done):>10.4f} "
-            f"{min(r.data.metrics['params'] for r in done):>9.0f} {len(fronts[label]):>5}"
+            f"{min(r.data.metrics['params'] for r in done):>9.0f} {len(fronts[label]):>5} "
+            f"{parent.data.metrics['hypervolume']:>11.4f}"
         )
     for label, front in fronts.items():
         print(f"\nPareto front of {names[label]} (runs tagged pareto=true):")

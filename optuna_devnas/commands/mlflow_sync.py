@@ -41,6 +41,15 @@ def register(subparsers: Any) -> None:
         help="comma-separated objective names, for studies without study.metric_names",
     )
     parser.add_argument(
+        "--hypervolume-bounds",
+        default=None,
+        metavar="BEST,WORST;...",
+        help=(
+            "per objective, the best and worst value normalising the parent run's hypervolume, "
+            "e.g. '0,1;0,100000' (default: the bounds stored with the study, if any)"
+        ),
+    )
+    parser.add_argument(
         "--no-pareto", action="store_true", help="do not log the Pareto front or tag members"
     )
     parser.set_defaults(func=run)
@@ -52,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from optuna_devnas.tracking._tracker import resolve_tracking_uri
 
     metric_names = None if args.metric_names is None else args.metric_names.split(",")
+    bounds = None
+    if args.hypervolume_bounds is not None:
+        bounds = [pair.split(",") for pair in args.hypervolume_bounds.split(";")]
     storage = open_existing_storage(args.storage)
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
     try:
@@ -62,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             experiment_name=args.experiment,
             metric_names=metric_names,
             log_pareto_front=not args.no_pareto,
+            hypervolume_bounds=bounds,
         )
     except ValueError:
         raise
@@ -74,6 +87,6 @@ def run(args: argparse.Namespace) -> int:
         f"Synced study {args.study!r} into MLflow at {tracking_uri}, experiment "
         f"{args.experiment or args.study!r} (parent run {result.parent_run_id}): "
         f"{result.created} trial runs created, {result.updated} updated, "
-        f"{result.unchanged} unchanged."
+        f"{result.unchanged} unchanged; {result.deleted} duplicate runs deleted."
     )
     return 0

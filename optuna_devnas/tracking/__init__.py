@@ -2,8 +2,9 @@
 
 - :func:`log_step`: training code reports a curve point; listeners receive it.
 - :class:`MLflowTracker`: an Optuna callback and study context manager writing a parent run per
-  study and a nested run per trial; tracking failures warn (:class:`TrackingWarning`) and are
-  caught up later, never failing the study.
+  study (the search's settings, hypervolume and best values, to compare searches) and a nested
+  run per trial, one each however many workers start together; tracking failures warn
+  (:class:`TrackingWarning`) and are caught up later, never failing the study.
 - :func:`sync_study`: replay a study from its Optuna storage into MLflow without duplicates
   (the ``devnas mlflow-sync`` command).
 

@@ -65,6 +65,9 @@ def plot_front(
     feasible: np.ndarray,
     metric_names: Sequence[str],
     title: str,
+    *,
+    numbers: Sequence[int] | None = None,
+    directions: Sequence[str] | None = None,
 ) -> Figure:
     """Scatter of the trials' objective values with the front highlighted.
 
@@ -79,9 +82,16 @@ def plot_front(
             One axis label per objective.
         title:
             Figure title (the study name).
+        numbers:
+            Trial numbers ``(n_trials,)``, written next to the front's points (the runs are
+            named ``<study> #<number>``). Default ``None``: no labels.
+        directions:
+            ``"minimize"`` or ``"maximize"`` per objective; each axis then says which way is
+            better. Default ``None``: not said.
 
     One objective: value against trial order, the best trials marked. Two or more: one panel per
-    pair of objectives (at most :data:`MAX_PANELS`).
+    pair of objectives (at most :data:`MAX_PANELS`), three to a row, so that three objectives
+    (three panels) stay readable.
     """
     from matplotlib.figure import Figure
 
@@ -91,10 +101,23 @@ def plot_front(
         pairs: list[tuple[int, int]] = [(-1, 0)]
     else:
         pairs = list(itertools.combinations(range(n_objectives), 2))[:MAX_PANELS]
-    figure = Figure(figsize=(4.5 * len(pairs), 4.0), layout="constrained")
-    axes = figure.subplots(1, len(pairs), squeeze=False)[0]
-    order = np.arange(len(values))
-    for axis, (i, j) in zip(axes, pairs, strict=True):
+    columns = min(3, len(pairs))
+    rows = -(-len(pairs) // columns)
+    figure = Figure(figsize=(4.8 * columns, 4.2 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis in axes[len(pairs) :]:
+        figure.delaxes(axis)
+    order = np.arange(len(values)) if numbers is None else np.asarray(numbers)
+
+    def label(index: int) -> str:
+        if index < 0:
+            return "trial"
+        if directions is None:
+            return metric_names[index]
+        better = "lower" if directions[index] == "minimize" else "higher"
+        return f"{metric_names[index]} ({better} is better)"
+
+    for axis, (i, j) in zip(axes, pairs, strict=False):
         x = order if i < 0 else values[:, i]
         y = values[:, j]
         other = ~on_front
@@ -105,8 +128,14 @@ def plot_front(
                 label="infeasible",
             )  # fmt: skip
         axis.scatter(x[on_front], y[on_front], c="tab:red", s=30, label="Pareto front")
-        axis.set_xlabel("trial" if i < 0 else metric_names[i])
-        axis.set_ylabel(metric_names[j])
+        if numbers is not None:
+            for k in np.flatnonzero(on_front):
+                axis.annotate(
+                    f"#{order[k]}", (x[k], y[k]), xytext=(4, 3), textcoords="offset points",
+                    fontsize=7, color="tab:red",
+                )  # fmt: skip
+        axis.set_xlabel(label(i))
+        axis.set_ylabel(label(j))
         axis.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize="small")
     figure.suptitle(title)

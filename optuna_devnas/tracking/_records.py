@@ -7,9 +7,12 @@ same record is produced by the live tracker and by a later sync, and can be test
   when the trial carries the ``devnas:architecture`` user attribute;
 - metrics: each objective value under its name, ``duration_s``, ``constraint.<name>`` values,
   numeric sampler state (system attributes ``<Name>Sampler:<key>``, e.g. DPPSampler's stage
-  and surrogate prediction, logged as ``<Name>Sampler.<key>``), Optuna's intermediate values,
-  and the training curves :func:`~optuna_devnas.tracking.log_step` recorded in the storage;
-- tags: state, feasibility, fail reason, and non-numeric sampler state (as JSON).
+  and surrogate prediction, logged as ``<Name>Sampler.<key>``, dicts of numbers flattened),
+  Optuna's intermediate values, and the training curves
+  :func:`~optuna_devnas.tracking.log_step` recorded in the storage;
+- tags: state, feasibility, fail reason, non-numeric sampler state (as JSON), and the user
+  attributes (as optuna-integration's ``MLflowCallback`` does). Sampler bookkeeping (claims,
+  copies of the params) stays in the Optuna storage.
 
 Timestamps come from the trial, not the clock, so writing the record twice stores nothing new.
 """
@@ -36,6 +39,7 @@ ROLE_TAG = "devnas.role"
 STUDY_TAG = "optuna.study_name"
 STUDY_UID_TAG = "devnas.study_uid"
 STUDY_UID_ATTR = "devnas:mlflow_study_uid"
+RUN_CLAIM_PREFIX = "devnas:mlflow:"  # + digest of the store and experiment, then the run
 TRIAL_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.state"
 SYNCED_TAG = "devnas.synced"
@@ -45,6 +49,16 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag: the UI shows the 
 ARCHITECTURE_ATTR = "devnas:architecture"
 """User attribute holding ``Architecture.to_dict()`` (the same key as
 ``optuna_devnas.spaces.ARCHITECTURE_ATTR``, spelled out to keep this module free of torch)."""
+
+FAILURE_ATTR = "devnas:failure"
+"""User attribute of a failed trial: ``"ValueError: ..."`` (the key ``devnas search`` and
+:meth:`~optuna_devnas.tracking.MLflowTracker.track_in_mlflow` write; Optuna 5 keeps none)."""
+
+SAMPLER_BOOKKEEPING = frozenset({"claim", "params", "architecture"})
+"""Sampler system attributes ``<Name>Sampler:<key>`` not logged: how workers share work
+(claims) and copies of the params, which the run has already."""
+
+_NOT_TAGGED = frozenset({ARCHITECTURE_ATTR, "devnas:space", FAILURE_ATTR})
 
 STEPS_ATTR_PREFIX = "devnas:steps:"
 """Trial system attribute ``devnas:steps:<metric>`` = ``[[step, value, timestamp_ms], ...]``."""
@@ -124,6 +138,40 @@ def _tag_value(value: Any) -> str:
     return text[:_MAX_TAG_LENGTH]
 
 
+def _numeric_leaves(name: str, value: Any) -> list[tuple[str, float]] | None:
+    """``[(name, value)]`` for a finite number, ``[(name.key, ...)...]`` for a dict whose
+    leaves all are (DPPSampler's prediction ``{0: {"mean": m, "std": s}}``), else ``None``."""
+    if _is_number(value):
+        return [(name, float(value))] if math.isfinite(value) else None
+    if not isinstance(value, dict) or not value:
+        return None
+    leaves: list[tuple[str, float]] = []
+    for key, item in value.items():
+        inner = _numeric_leaves(f"{name}.{mlflow_key(str(key))}", item)
+        if inner is None:
+            return None
+        leaves.extend(inner)
+    return leaves
+
+
+def user_tags(user_attrs: dict[str, Any]) -> list[RunTag]:
+    """The trial's user attributes as tags, as optuna-integration's ``MLflowCallback`` sets
+    them (InstaNAS's ``instanas.children``, a search's ``devnas.weights``). The architecture
+    and the space, already params and an artifact, are left out; a key that would pass for
+    one of MLflow's own tags gets the prefix ``user.``."""
+    from mlflow.entities import RunTag
+
+    tags = []
+    for key, value in sorted(user_attrs.items()):
+        if key in _NOT_TAGGED:
+            continue
+        name = mlflow_key(key)
+        if name.startswith("mlflow."):
+            name = "user." + name
+        tags.append(RunTag(name, _tag_value(value)))
+    return tags
+
+
 @dataclass(frozen=True)
 class TrialRecord:
     """A trial as MLflow entities, plus the run's final status and end time."""
@@ -171,15 +219,19 @@ def trial_record(
     if constraints:
         feasible = all(value <= 0 for value in constraints.values())
         tags.append(RunTag("optuna.feasible", str(feasible).lower()))
-    if "fail_reason" in trial.system_attrs:
-        tags.append(RunTag("optuna.fail_reason", _tag_value(trial.system_attrs["fail_reason"])))
+    reason = trial.user_attrs.get(FAILURE_ATTR, trial.system_attrs.get("fail_reason"))
+    if reason is not None:
+        tags.append(RunTag("optuna.fail_reason", _tag_value(reason)))
     for key, value in sorted(trial.system_attrs.items()):
-        if not _SAMPLER_ATTR.match(key):
+        match = _SAMPLER_ATTR.match(key)
+        if match is None or match.group(1) in SAMPLER_BOOKKEEPING:
             continue
-        if _is_number(value) and math.isfinite(value):
-            metrics.append(Metric(mlflow_key(key), float(value), end, 0))
+        numbers = _numeric_leaves(mlflow_key(key), value)
+        if numbers is not None:
+            metrics.extend(Metric(name, number, end, 0) for name, number in numbers)
         else:
             tags.append(RunTag(mlflow_key(key), _tag_value(value)))
+    tags.extend(user_tags(trial.user_attrs))
     for step, value in sorted(trial.intermediate_values.items()):
         metrics.append(Metric("intermediate_value", float(value), end, int(step)))
     skip = set(skip_steps)

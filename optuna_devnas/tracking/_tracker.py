@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -24,9 +25,15 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial
 
-from optuna_devnas.tracking._records import STEPS_ATTR_PREFIX, millis, objective_names
+from optuna_devnas.tracking._records import (
+    FAILURE_ATTR,
+    STEPS_ATTR_PREFIX,
+    millis,
+    objective_names,
+)
 from optuna_devnas.tracking._requests import fail_fast
 from optuna_devnas.tracking._steps import add_step_listener, remove_step_listener
+from optuna_devnas.tracking._study_record import bound_pairs
 
 if TYPE_CHECKING:
     from optuna_devnas.tracking._mirror import StudyMirror
@@ -35,6 +42,7 @@ _logger = logging.getLogger(__name__)
 
 
 _StudyKey = tuple[int, int]
+_Objective = Callable[[optuna.Trial], Any]
 
 
 def _study_key(study: optuna.Study) -> _StudyKey:
@@ -65,9 +73,15 @@ class MLflowTracker:
     Each trial run holds the trial's parameters, the architecture (param ``architecture`` and
     artifact ``architecture.json``), every objective value under its metric name, duration,
     constraint values, sampler state such as DPPSampler's stage and surrogate prediction, and
-    the training curves sent to :func:`~optuna_devnas.tracking.log_step`. When a tracked study
-    ends, the parent run gets the Pareto front (``pareto_front.csv`` and ``pareto_front.png``)
-    and front members are tagged ``pareto=true``.
+    the training curves sent to :func:`~optuna_devnas.tracking.log_step`, and the trial's user
+    attributes as tags. The parent run gets the search's settings as params (sampler and its
+    settings, directions, search space) and, after each trial, its progress as metrics (a
+    hypervolume normalised by ``hypervolume_bounds``, the best value of each objective, counts
+    per state), so that searches compare in MLflow's runs table. When a tracked study ends, the
+    parent run gets the Pareto front (``pareto_front.csv`` and ``pareto_front.png``) and front
+    members are tagged ``pareto=true``. It stays ``RUNNING`` while other workers still run
+    trials of the study; workers agree on one parent run and one run per trial through the
+    study's storage. :meth:`track_in_mlflow` lets the objective log into its trial's run.
 
     Example:
 
@@ -102,6 +116,13 @@ class MLflowTracker:
             Retries of a failed HTTP request (one second apart). Default 1. Both settings apply
             only while the tracker calls MLflow and only where the user has not set
             ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``.
+        hypervolume_bounds:
+            One ``(best, worst)`` pair per objective, in the objective's units (for an error
+            rate to minimize ``(0.0, 1.0)``, for an accuracy to maximize ``(1.0, 0.0)``). The
+            parent run's ``hypervolume`` is that of the values scaled to 0 at ``best`` and 1 at
+            ``worst``: the dominated fraction of the box, comparable between studies with the
+            same bounds. The first bounds given for a study are stored with it and kept.
+            Default ``None``: no hypervolume, unless the study has stored bounds.
     """
 
     def __init__(
@@ -114,6 +135,7 @@ class MLflowTracker:
         retry_interval: float = 30.0,
         request_timeout: int = 5,
         max_retries: int = 1,
+        hypervolume_bounds: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         if tracking_uri is not None and (not isinstance(tracking_uri, str) or not tracking_uri):
             raise ValueError(f"Got tracking_uri={tracking_uri!r}, but expected a URI or None.")
@@ -135,6 +157,9 @@ class MLflowTracker:
             )
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"Got max_retries={max_retries!r}, but expected an integer >= 0.")
+        self.hypervolume_bounds = (
+            None if hypervolume_bounds is None else bound_pairs(hypervolume_bounds)
+        )
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.metric_names = None if metric_names is None else list(metric_names)
@@ -150,6 +175,7 @@ class MLflowTracker:
         self._next_attempt = 0.0
         self._listening = 0
         self._steps: dict[tuple[_StudyKey, int, str], list[list[float]]] = {}  # by trial id
+        self._tracking: dict[_StudyKey, int] = {}  # studies inside track(), how many times
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -163,14 +189,16 @@ class MLflowTracker:
 
         def start() -> None:
             mirror.sync()
-            mirror.finish("RUNNING")
+            mirror.parent.finish("RUNNING")
 
         if self._attempt(start, force=True):
             self._recovered(mirror)
+        key = _study_key(study)
         with self._lock:
             if self._listening == 0:
                 add_step_listener(self._on_step)
             self._listening += 1
+            self._tracking[key] = self._tracking.get(key, 0) + 1
         status = "FINISHED"
         try:
             yield self
@@ -182,6 +210,9 @@ class MLflowTracker:
                 self._listening -= 1
                 if self._listening == 0:
                     remove_step_listener(self._on_step)
+                self._tracking[key] -= 1
+                if self._tracking[key] == 0:
+                    del self._tracking[key]
             self.finish(study, status=status, log_pareto_front=self.log_pareto_front_at_end)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -192,10 +223,11 @@ class MLflowTracker:
             for key in [k for k in self._steps if k[:2] == done]:
                 del self._steps[key]
             behind = self._offline_since is not None or _study_key(study) in self._behind
+            running = _study_key(study) in self._tracking
         if behind:
             self.catch_up(study)
-        else:
-            self._attempt(lambda: mirror.write_trial(trial))
+        elif self._attempt(lambda: mirror.write_trial(trial)):
+            self._attempt(lambda: mirror.parent.progress(running=running))
 
     def catch_up(self, study: optuna.Study, *, force: bool = False) -> bool:
         """Write every trial MLflow is missing; return whether MLflow is up to date.
@@ -216,7 +248,7 @@ class MLflowTracker:
         front: list[int] = []
 
         def log() -> None:
-            front.extend(mirror.log_pareto_front())
+            front.extend(mirror.parent.log_pareto_front())
 
         return front if self._attempt(log, force=True) else None
 
@@ -232,7 +264,7 @@ class MLflowTracker:
         if done and log_pareto_front:
             done = self.log_pareto_front(study) is not None
         if done:
-            done = self._attempt(lambda: mirror.finish(status), force=True)
+            done = self._attempt(lambda: mirror.parent.finish(status), force=True)
         if not done:
             warnings.warn(
                 f"MLflow at {self.tracking_uri} is missing part of study "
@@ -243,6 +275,46 @@ class MLflowTracker:
                 stacklevel=3,
             )
         return done
+
+    def track_in_mlflow(self) -> Callable[[_Objective], _Objective]:
+        """Decorate an objective so that it runs inside its trial's MLflow run, and a failure
+        is recorded.
+
+        Inside, ``mlflow.log_metric``, ``mlflow.log_param``, ``mlflow.log_artifact``,
+        ``mlflow.pytorch.log_model`` and the like write to the trial's run (MLflow's active
+        run; the tracker sets MLflow's tracking URI to its own, as optuna-integration's
+        ``MLflowCallback.track_in_mlflow`` does). An exception from the objective is recorded
+        in the trial as the user attribute ``devnas:failure`` (``"ValueError: ..."``, Optuna 5
+        keeps no failure reason) and reaches MLflow as the tag ``optuna.fail_reason``. If
+        MLflow cannot be reached the objective runs anyway, without an active run.
+
+        Example:
+
+            .. code-block:: python
+
+                @tracker.track_in_mlflow()
+                def objective(trial):
+                    x = trial.suggest_float("x", 0, 1)
+                    mlflow.log_metric("x_squared", x**2)
+                    return x
+        """
+
+        def decorate(objective: _Objective) -> _Objective:
+            @functools.wraps(objective)
+            def run(trial: optuna.Trial) -> Any:
+                with self._active_run(trial):
+                    try:
+                        return objective(trial)
+                    except optuna.TrialPruned:
+                        raise
+                    except Exception as error:
+                        text = " ".join(str(error).split())
+                        trial.set_user_attr(FAILURE_ATTR, f"{type(error).__name__}: {text}"[:300])
+                        raise
+
+            return run
+
+        return decorate
 
     def parent_run_id(self, study: optuna.Study) -> str | None:
         """The MLflow run id of ``study``'s parent run, once created."""
@@ -268,9 +340,31 @@ class MLflowTracker:
                     experiment_name=self.experiment_name or study.study_name,
                     metric_names=self.metric_names,
                     parent_tags={"optuna.sampler": _sampler_name(study.sampler)},
+                    hypervolume_bounds=self.hypervolume_bounds,
                 )
                 self._mirrors[_study_key(study)] = mirror
             return mirror
+
+    @contextlib.contextmanager
+    def _active_run(self, trial: optuna.Trial) -> Iterator[None]:
+        """MLflow's active run is the trial's run within the block, when MLflow can be reached."""
+        import mlflow
+
+        mirror = self._mirror(trial.study)
+
+        def start() -> None:
+            run_id = mirror.trial_run_id(trial)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            # Nested under whatever the caller has active.
+            mlflow.start_run(run_id=run_id, nested=True)
+
+        started = self._attempt(start)
+        try:
+            yield
+        finally:
+            if started:
+                # Left RUNNING: the callback sets the final status from the trial's state.
+                self._attempt(lambda: mlflow.end_run("RUNNING"))
 
     def _attempt(self, action: Callable[[], object], *, force: bool = False) -> bool:
         """Run ``action`` against MLflow; on any failure go offline instead of raising."""

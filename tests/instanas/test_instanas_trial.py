@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import json
 import math
 from pathlib import Path
 import shutil
@@ -70,6 +71,9 @@ def test_trial_logs_the_controller_reward_to_mlflow_and_repeats_with_its_seed(
     )
     assert len(runs) == 1
     run_id = runs[0].info.run_id
+    tags = runs[0].data.tags  # the trial's user attributes, as tags
+    assert tags["instanas.children"] == str(trial.user_attrs["instanas:children"])
+    assert json.loads(tags["instanas.child_counts"]) == trial.user_attrs["instanas:child_counts"]
     history = sorted(client.get_metric_history(run_id, "instanas.reward"), key=lambda m: m.step)
     assert [m.step for m in history] == list(range(steps))
     assert [m.value for m in history] == pytest.approx(result.rewards)

@@ -24,6 +24,7 @@ def test_example_compares_two_studies_read_back_from_one_experiment(
     for row in rows:
         runs, best, smallest, front = int(row[2]), float(row[3]), float(row[4]), int(row[5])
         assert runs == 2 and 0.0 <= best <= 1.0 and smallest > 0 and 1 <= front <= 2
+        assert 0.0 < float(row[6]) < 1.0  # the hypervolume, in the fixed box
     assert out.count("(runs tagged pareto=true)") == 2
     assert f"mlflow ui --backend-store-uri {sqlite_uri}" in out
     assert not (tmp_path / "mlflow.db").exists()  # the given store was used, not the default

@@ -46,3 +46,18 @@ def test_plot_front_draws_one_panel_per_objective_pair(n_objectives: int, panels
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     assert buffer.getvalue()[:4] == b"\x89PNG"
+
+
+def test_plot_front_names_the_front_and_which_way_is_better() -> None:
+    values = np.array([[0.1, 5.0, 2.0], [0.3, 1.0, 1.0], [0.5, 6.0, 0.5], [0.4, 2.0, 3.0]])
+    on_front = np.array([True, True, False, False])
+    figure = plot_front(
+        values, on_front, np.ones(4, bool), ["err", "lat", "acc"], "s",
+        numbers=[10, 11, 12, 13], directions=["minimize", "minimize", "maximize"],
+    )  # fmt: skip
+    assert len(figure.axes) == 3  # three objectives: three panels, one row
+    assert figure.get_size_inches()[0] < 15
+    first = figure.axes[0]
+    assert first.get_xlabel() == "err (lower is better)"
+    assert figure.axes[1].get_ylabel() == "acc (higher is better)"
+    assert sorted(text.get_text() for text in first.texts) == ["#10", "#11"]  # the front only

@@ -120,3 +120,39 @@ def test_objective_names_prefer_the_studys_own() -> None:
         objective_names(double, ["a", "b", "c"])  # even where the study names its own
     with pytest.raises(ValueError, match="distinct"):
         objective_names(optuna.create_study(directions=["minimize"] * 2), ["a:", "a."])
+
+
+def test_user_attrs_become_tags_and_sampler_bookkeeping_stays_out() -> None:
+    user_attrs = {
+        ARCHITECTURE_ATTR: CellSpace().initial()[1].to_dict(),  # a param and an artifact already
+        "instanas:children": 3,
+        "instanas:child_counts": [5, 2, 1],
+        "mlflow.runName": "not MLflow's own",
+        "devnas:failure": "ValueError: out of memory",
+    }
+    system_attrs = {
+        "DPPSampler:claim": {"key": "[1]", "time": 2.0},
+        "DPPSampler:params": {"cell.n_layers": 1},
+        "DPPSampler:architecture": {"layers": ["conv3x3"]},
+        "DPPSampler:prediction": {"0": {"mean": 0.2, "std": 0.05}, "1": {"mean": 3.0, "std": 0}},
+        "DPPSampler:stage": 1,
+    }
+    trial = make_trial(state=TrialState.FAIL, values=None, user_attrs=user_attrs,
+                       system_attrs=system_attrs)  # fmt: skip
+    record = trial_record(trial, ["a", "b"])
+    tags = {t.key: t.value for t in record.tags}
+    assert tags == {
+        "optuna.state": "FAIL",
+        "optuna.fail_reason": "ValueError: out of memory",  # what track_in_mlflow recorded
+        "instanas.children": "3",
+        "instanas.child_counts": "[5, 2, 1]",
+        "user.mlflow.runName": "not MLflow's own",
+    }
+    metrics = {m.key: m.value for m in record.metrics if m.key.startswith("DPPSampler")}
+    assert metrics == {
+        "DPPSampler.stage": 1.0,
+        "DPPSampler.prediction.0.mean": 0.2,
+        "DPPSampler.prediction.0.std": 0.05,
+        "DPPSampler.prediction.1.mean": 3.0,
+        "DPPSampler.prediction.1.std": 0.0,
+    }

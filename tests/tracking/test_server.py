@@ -25,6 +25,7 @@ def test_tracker_writes_runs_and_artifacts_to_a_tracking_server(
     make_objective: Callable[..., Callable],
     make_study: Callable[..., optuna.Study],
     check_mirror: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     study = make_study("remote")
     tracker = MLflowTracker(tracking_uri=mlflow_server.uri, experiment_name="server")
@@ -32,6 +33,7 @@ def test_tracker_writes_runs_and_artifacts_to_a_tracking_server(
         study.optimize(
             make_objective(SPACE, prune_on=1), n_trials=5, n_jobs=2, callbacks=[tracker]
         )
+    assert "View run" not in capsys.readouterr().out  # MLflow's two lines per run, suppressed
     check_mirror(mlflow_server.uri, "server", study)
     # Artifacts went through the server into its artifact folder.
     stored = {path.name for path in Path(mlflow_server.artifacts).rglob("*") if path.is_file()}
