@@ -57,8 +57,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from optuna_devnas.commands._storage import first_line, open_existing_storage
-    from optuna_devnas.tracking import sync_study
-    from optuna_devnas.tracking._tracker import resolve_tracking_uri
+    from optuna_devnas.tracking import resolve_tracking_uri, sync_study
 
     metric_names = None if args.metric_names is None else args.metric_names.split(",")
     bounds = None

@@ -98,6 +98,32 @@ def _stratified(labels: torch.Tensor, size: int, seed: int) -> tuple[torch.Tenso
     return torch.tensor(chosen), torch.tensor(rest)
 
 
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+def _split(
+    splits: dict[bool, Split],
+    holdout: str,
+    train_size: int | None,
+    val_size: int,
+    seed: int,
+) -> tuple[Split, Split]:
+    """The training and validation images and labels, as :func:`load_fashion_mnist` says."""
+    images, labels = splits[True]
+    if holdout == "split":
+        val_index, train_index = _stratified(labels, val_size, seed)
+        val = images[val_index], labels[val_index]
+        images, labels = images[train_index], labels[train_index]
+    else:
+        test_images, test_labels = splits[False]
+        val_index, _ = _stratified(test_labels, val_size, seed)
+        val = test_images[val_index], test_labels[val_index]
+    if train_size is not None:
+        keep, _ = _stratified(labels, train_size, seed)
+        images, labels = images[keep], labels[keep]
+    return (images, labels), val
+
+
 def _check_arguments(
     train_size: int | None, val_size: int, holdout: str, size: int | None, channels: int
 ) -> None:
@@ -181,19 +207,9 @@ def load_fashion_mnist(
         for train in (True, False):
             torchvision.datasets.FashionMNIST(str(folder), train=train, download=True)
 
-    splits = _read(folder)
-    images, labels = splits[True]
-    if holdout == "split":
-        val_index, train_index = _stratified(labels, val_size, seed)
-        val_images, val_labels = images[val_index], labels[val_index]
-        images, labels = images[train_index], labels[train_index]
-    else:
-        test_images, test_labels = splits[False]
-        val_index, _ = _stratified(test_labels, val_size, seed)
-        val_images, val_labels = test_images[val_index], test_labels[val_index]
-    if train_size is not None:
-        keep, _ = _stratified(labels, train_size, seed)
-        images, labels = images[keep], labels[keep]
+    (images, labels), (val_images, val_labels) = _split(
+        _read(folder), holdout, train_size, val_size, seed
+    )
 
     def to_float(x: torch.Tensor) -> torch.Tensor:
         scaled = (x.unsqueeze(1).float() / 255.0 - _MEAN) / _STD

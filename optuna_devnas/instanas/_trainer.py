@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from optuna_devnas._device import intra_op_threads
+from optuna_devnas._steps import log_step
 from optuna_devnas.data import TensorData
 from optuna_devnas.instanas._config import InstaNASConfig
 from optuna_devnas.instanas._controller import Controller, bernoulli_entropy, explore, greedy
@@ -36,7 +37,6 @@ from optuna_devnas.instanas._latency_table import OptionLatencyTable
 from optuna_devnas.instanas._meta_graph import MetaGraph
 from optuna_devnas.instanas._reward import RewardSchedule
 from optuna_devnas.objectives import evaluate_error
-from optuna_devnas.tracking import log_step
 
 
 @dataclass

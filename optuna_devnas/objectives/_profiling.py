@@ -95,6 +95,31 @@ def _profile_items(
     return items
 
 
+def _checked(
+    space: CellSpace,
+    device: str,
+    threads: int,
+    rounds: int,
+    calibration: int,
+    clock: str,
+    backend: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+) -> tuple[torch.device, str, tuple[int, ...]]:
+    """Validate ``profile``'s arguments: the device, the clock and the batched input shape."""
+    if not isinstance(space, CellSpace):
+        raise TypeError(f"Got space={space!r}, but expected a CellSpace.")
+    torch_device = resolve_device(device)
+    check_positive_int(threads, "threads")
+    check_positive_int(rounds, "rounds")
+    if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 0:
+        raise ValueError(f"Got calibration={calibration!r}, but expected a non-negative integer.")
+    resolved_clock = resolve_clock(clock, device=torch_device, threads=threads)
+    check_backend(backend, torch_device)
+    check_num_classes(num_classes)
+    return torch_device, resolved_clock, batched_shape(input_shape)
+
+
 def profile_table(
     cls: type[LatencyTable],
     space: CellSpace,
@@ -114,17 +139,9 @@ def profile_table(
 ) -> LatencyTable:
     """``LatencyTable.profile`` (see its documentation for the arguments)."""
 
-    if not isinstance(space, CellSpace):
-        raise TypeError(f"Got space={space!r}, but expected a CellSpace.")
-    torch_device = resolve_device(device)
-    check_positive_int(threads, "threads")
-    check_positive_int(rounds, "rounds")
-    if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 0:
-        raise ValueError(f"Got calibration={calibration!r}, but expected a non-negative integer.")
-    resolved_clock = resolve_clock(clock, device=torch_device, threads=threads)
-    check_backend(backend, torch_device)
-    batch_shape = batched_shape(input_shape)
-    check_num_classes(num_classes)
+    torch_device, resolved_clock, batch_shape = _checked(
+        space, device, threads, rounds, calibration, clock, backend, input_shape, num_classes
+    )
     template = space.initial()[0]
     # Build once up front: a bad input shape fails here with the network's own message.
     template.build(num_classes=num_classes, input_shape=batch_shape[1:])

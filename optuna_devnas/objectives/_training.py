@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from optuna_devnas._checks import check_positive_int
 from optuna_devnas._device import resolve_device
+from optuna_devnas._steps import log_step
 from optuna_devnas.data import TensorData, load_data
 from optuna_devnas.objectives._base import Objective
 from optuna_devnas.spaces import (
@@ -28,7 +29,6 @@ from optuna_devnas.spaces import (
     group_lasso_penalty,
     learned_group_convs,
 )
-from optuna_devnas.tracking._steps import log_step
 
 
 @torch.no_grad()

@@ -11,10 +11,14 @@
 MLflow is imported only when a tracker or a sync is used.
 """
 
+from optuna_devnas._steps import add_step_listener, log_step, remove_step_listener
 from optuna_devnas.tracking._mirror import SyncResult
-from optuna_devnas.tracking._steps import add_step_listener, log_step, remove_step_listener
 from optuna_devnas.tracking._sync import sync_study
-from optuna_devnas.tracking._tracker import MLflowTracker, TrackingWarning
+from optuna_devnas.tracking._tracker import (
+    MLflowTracker,
+    TrackingWarning,
+    resolve_tracking_uri,
+)
 
 __all__ = [
     "MLflowTracker",
@@ -23,5 +27,6 @@ __all__ = [
     "add_step_listener",
     "log_step",
     "remove_step_listener",
+    "resolve_tracking_uri",
     "sync_study",
 ]

@@ -59,6 +59,41 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _axis_label(index: int, names: Sequence[str], directions: Sequence[str] | None) -> str:
+    if index < 0:
+        return "trial"
+    if directions is None:
+        return names[index]
+    better = "lower" if directions[index] == "minimize" else "higher"
+    return f"{names[index]} ({better} is better)"
+
+
+def _draw_panel(
+    axis: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    on_front: np.ndarray,
+    feasible: np.ndarray,
+    numbers: np.ndarray | None,
+) -> None:
+    """One panel: trials, infeasible ones greyed, the front in red (labelled by number)."""
+    other = ~on_front
+    axis.scatter(x[other & feasible], y[other & feasible], c="tab:blue", s=18, label="trial")
+    if (other & ~feasible).any():
+        axis.scatter(
+            x[other & ~feasible], y[other & ~feasible], c="0.6", marker="x", s=18,
+            label="infeasible",
+        )  # fmt: skip
+    axis.scatter(x[on_front], y[on_front], c="tab:red", s=30, label="Pareto front")
+    if numbers is not None:
+        for k in np.flatnonzero(on_front):
+            axis.annotate(
+                f"#{numbers[k]}", (x[k], y[k]), xytext=(4, 3), textcoords="offset points",
+                fontsize=7, color="tab:red",
+            )  # fmt: skip
+    axis.grid(alpha=0.3)
+
+
 def plot_front(
     values: np.ndarray,
     on_front: np.ndarray,
@@ -109,34 +144,11 @@ def plot_front(
         figure.delaxes(axis)
     order = np.arange(len(values)) if numbers is None else np.asarray(numbers)
 
-    def label(index: int) -> str:
-        if index < 0:
-            return "trial"
-        if directions is None:
-            return metric_names[index]
-        better = "lower" if directions[index] == "minimize" else "higher"
-        return f"{metric_names[index]} ({better} is better)"
-
     for axis, (i, j) in zip(axes, pairs, strict=False):
         x = order if i < 0 else values[:, i]
-        y = values[:, j]
-        other = ~on_front
-        axis.scatter(x[other & feasible], y[other & feasible], c="tab:blue", s=18, label="trial")
-        if (other & ~feasible).any():
-            axis.scatter(
-                x[other & ~feasible], y[other & ~feasible], c="0.6", marker="x", s=18,
-                label="infeasible",
-            )  # fmt: skip
-        axis.scatter(x[on_front], y[on_front], c="tab:red", s=30, label="Pareto front")
-        if numbers is not None:
-            for k in np.flatnonzero(on_front):
-                axis.annotate(
-                    f"#{order[k]}", (x[k], y[k]), xytext=(4, 3), textcoords="offset points",
-                    fontsize=7, color="tab:red",
-                )  # fmt: skip
-        axis.set_xlabel(label(i))
-        axis.set_ylabel(label(j))
-        axis.grid(alpha=0.3)
+        _draw_panel(axis, x, values[:, j], on_front, feasible, None if numbers is None else order)
+        axis.set_xlabel(_axis_label(i, metric_names, directions))
+        axis.set_ylabel(_axis_label(j, metric_names, directions))
     axes[0].legend(loc="best", fontsize="small")
     figure.suptitle(title)
     return figure

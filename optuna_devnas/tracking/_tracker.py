@@ -25,6 +25,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial
 
+from optuna_devnas._steps import add_step_listener, remove_step_listener
 from optuna_devnas.tracking._records import (
     FAILURE_ATTR,
     STEPS_ATTR_PREFIX,
@@ -32,7 +33,6 @@ from optuna_devnas.tracking._records import (
     objective_names,
 )
 from optuna_devnas.tracking._requests import fail_fast
-from optuna_devnas.tracking._steps import add_step_listener, remove_step_listener
 from optuna_devnas.tracking._study_record import bound_pairs
 
 if TYPE_CHECKING:

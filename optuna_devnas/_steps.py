@@ -2,7 +2,9 @@
 
 Training code calls :func:`log_step` once per epoch or step; whatever listens (the MLflow
 tracker, a test) receives ``(trial, key, value, step)``. With no listener it costs a list look-up,
-so objectives call it unconditionally.
+so objectives call it unconditionally. It lives at the package's core, not in ``tracking``, so
+that objectives and InstaNAS report curves without depending on the tracking package;
+``optuna_devnas.tracking`` re-exports it.
 """
 
 from __future__ import annotations
