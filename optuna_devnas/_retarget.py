@@ -48,6 +48,8 @@ def retarget(
 
         .. code-block:: python
 
+            # A finished (error, latency) search on a Raspberry Pi, copied to a phone's table.
+            pi_study = optuna.load_study(study_name="pi", storage="sqlite:///nas.db")
             pixel = LatencyTable.load("pixel.json", space=space, input_shape=(1, 1, 8, 8))
             phone = optuna.create_study(directions=["minimize", "minimize"])
             retarget(pi_study, phone, objectives={1: pixel.for_space(space)})
