@@ -156,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
             and r["sampler_source"] == version
         }
         for seed in range(args.seeds):
-            # Read the files again: a benchmark run beside this one may have added the fresh
-            # search of this seed meanwhile (no run is repeated).
-            fresh.update(_fresh_records(_load(results), args, pair, version))
             todo = []
             if seed not in mine:
                 mine[seed] = retarget_run(pair, seed, args)
                 todo.append(mine[seed])
+            # Read the files again: a benchmark run beside this one may have added the fresh
+            # search of this seed meanwhile (no run is repeated).
+            fresh.update(_fresh_records(_load(results), args, pair, version))
             for sampler in ("dpp-cheap", *PEERS):
                 record = fresh.get((sampler, seed))
                 if record is None or record["n_trials"] < max(args.fresh):
