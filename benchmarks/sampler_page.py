@@ -144,6 +144,8 @@ def _load(folder: Path) -> list[dict[str, Any]]:
 
 
 def _matches(record: dict[str, Any], problem: tuple[str, str, str], objectives: tuple) -> bool:
+    if "device" not in record:  # a retargeted search (benchmarks/retarget.py), reported apart
+        return False
     key = (record.get("kind", "nb201"), record["dataset"], record["device"])
     return key == problem and tuple(record.get("objectives", TWO)) == objectives
 
