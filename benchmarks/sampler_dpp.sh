@@ -26,5 +26,10 @@ a)
 b)
   $PY -m benchmarks.nb201 --results runs/sampler/dpp-a2.jsonl --resume --timing-samplers= \
       --problem cifar10:raspi4 --seeds 20 --first-seed 10 --samplers dpp-cheap
+  $PY -m benchmarks.cellspace --results runs/sampler/dpp-b.jsonl --resume --timing-samplers= \
+      --seeds 1 --objectives error,latency,params --samplers dpp-pareto,dpp-cheap
+  $PY -m benchmarks.retarget --seeds 10 --results runs/sampler/retarget.jsonl \
+      --results runs/sampler/dpp-a.jsonl --results runs/sampler/dpp-a2.jsonl \
+      --results runs/sampler/peers.jsonl --output runs/sampler/retarget.md
   ;;
 esac
