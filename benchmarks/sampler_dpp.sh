@@ -22,6 +22,7 @@ a)
   $PY -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 10 --samplers dpp-cheap
   $PY -m benchmarks.cellspace $R --seeds 3 --objectives error,latency \
       --samplers dpp-cheap,dpp-pareto
+  $PY -m benchmarks.nb201 $R --problem $C100 --seeds 5 --samplers dpp-cheap
   ;;
 b)
   $PY -m benchmarks.nb201 --results runs/sampler/dpp-a2.jsonl --resume --timing-samplers= \
