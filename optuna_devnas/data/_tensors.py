@@ -1,8 +1,9 @@
 """Data sets as tensors in memory: digits (shipped with scikit-learn), CIFAR from a folder.
 
 Small data sets fit in memory, so training loops index tensors directly instead of going
-through a ``DataLoader`` (no worker processes, exact reproducibility with a seed). Nothing here
-downloads: CIFAR is read only from a folder the user already has.
+through a ``DataLoader`` (no worker processes, exact reproducibility with a seed). Nothing is
+downloaded unless a caller passes ``download=True`` (torchvision's download, for users with
+internet access): machines without it get a clear error naming the missing folder.
 """
 
 from __future__ import annotations
@@ -93,13 +94,17 @@ _CIFAR_STD = {"cifar10": (0.2470, 0.2435, 0.2616), "cifar100": (0.2673, 0.2564, 
 
 
 def load_cifar(
-    root: str | os.PathLike[str], *, name: str = "cifar10", limit: int | None = None
+    root: str | os.PathLike[str],
+    *,
+    name: str = "cifar10",
+    limit: int | None = None,
+    download: bool = False,
 ) -> TensorData:
     """CIFAR-10 or CIFAR-100 from a local folder (the test split serves as validation).
 
     The folder is the one torchvision uses: it contains ``cifar-10-batches-py`` (or
-    ``cifar-100-python``). Nothing is downloaded; a missing or incomplete folder raises
-    :class:`~optuna_devnas.DataNotFoundError` naming it.
+    ``cifar-100-python``). Nothing is downloaded unless ``download=True``; a missing or
+    incomplete folder raises :class:`~optuna_devnas.DataNotFoundError` naming it.
 
     Args:
         root:
@@ -108,6 +113,9 @@ def load_cifar(
             ``"cifar10"`` or ``"cifar100"``. Default ``"cifar10"``.
         limit:
             Keep only the first ``limit`` images of each split (quick runs). Default: all.
+        download:
+            Let torchvision download and extract the data set into ``root`` when it is
+            missing (needs internet access). Default ``False``.
     """
     if name not in _CIFAR_MEAN:
         raise ValueError(f"Got name={name!r}, but expected 'cifar10' or 'cifar100'.")
@@ -117,12 +125,16 @@ def load_cifar(
 
     folder = Path(root).expanduser()
     sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    if download and not (folder / sub).is_dir():
+        for train in (True, False):
+            cls(str(folder), train=train, download=True)
     if not (folder / sub).is_dir():
         raise DataNotFoundError(
             f"{name} not found: the folder {str(folder / sub)!r} does not exist. Extract the "
-            f"python version of {name} into {str(folder)!r} (data sets are never downloaded)."
+            f"python version of {name} into {str(folder)!r}, or pass download=True with "
+            "internet access."
         )
-    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     try:
         train = cls(str(folder), train=True, download=False)
         test = cls(str(folder), train=False, download=False)
@@ -145,13 +157,19 @@ def load_cifar(
 
 
 def load_data(
-    name: str, *, seed: int = 0, root: str | None = None, size: int | None = None
+    name: str,
+    *,
+    seed: int = 0,
+    root: str | None = None,
+    size: int | None = None,
+    download: bool = False,
 ) -> TensorData:
     """A data set by name.
 
     ``"digits"``, ``"digits32"`` (3x32x32), ``"fashion_mnist"``, ``"fashion_mnist32"``
     (3x32x32; both from ``root`` or Debian's folder), ``"cifar10"`` or ``"cifar100"`` (CIFAR
-    needs ``root``, the local folder).
+    needs ``root``, the local folder). ``download=True`` lets torchvision fetch a missing
+    Fashion-MNIST or CIFAR (internet access needed; off by default).
     """
     if name == "digits":
         return load_digits(seed=seed, size=size)
@@ -161,12 +179,12 @@ def load_data(
         from optuna_devnas.data._fashion import load_fashion_mnist
 
         if name == "fashion_mnist32":
-            return load_fashion_mnist(root, seed=seed, size=32, channels=3)
-        return load_fashion_mnist(root, seed=seed, size=size)
+            return load_fashion_mnist(root, seed=seed, size=32, channels=3, download=download)
+        return load_fashion_mnist(root, seed=seed, size=size, download=download)
     if name in _CIFAR_MEAN:
         if root is None:
             raise DataNotFoundError(f"{name} needs a local folder: pass root=<folder>.")
-        return load_cifar(root, name=name)
+        return load_cifar(root, name=name, download=download)
     raise ValueError(f"Got data set {name!r}, but expected one of {', '.join(DATA_SETS)}.")
 
 

@@ -44,3 +44,38 @@ def test_corrupt_cifar_folder_is_reported(tmp_path: Path) -> None:
     (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"not a pickle")
     with pytest.raises(DataNotFoundError, match="incomplete or corrupted"):
         load_cifar(tmp_path)
+
+
+def test_download_passes_through_to_torchvision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    import numpy as np
+    import torchvision
+
+    calls = []
+
+    class FakeCIFAR10(torchvision.datasets.CIFAR10):
+        def __init__(self, root: str, train: bool = True, download: bool = False) -> None:
+            calls.append((root, train, download))
+            if download:  # what torchvision's download leaves: the extracted python folder
+                folder = Path(root) / "cifar-10-batches-py"
+                folder.mkdir(exist_ok=True)
+                batch = {
+                    "data": np.zeros((4, 3072), dtype=np.uint8),
+                    "labels": [0, 1, 2, 3],
+                }
+                for name in ("data_batch_1", "test_batch"):
+                    (folder / name).write_bytes(pickle.dumps(batch))
+                return
+            self.data = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+            self.targets = [0, 1, 2, 3]
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    with pytest.raises(DataNotFoundError, match="download=True"):
+        load_cifar(tmp_path)  # off by default: nothing fetched
+    assert calls == []
+    data = load_data("cifar10", root=str(tmp_path), download=True)
+    assert [c[2] for c in calls] == [True, True, False, False]
+    assert data.train_x.shape == (4, 3, 32, 32) and data.num_classes == 10
