@@ -51,7 +51,8 @@ class InstaNASConfig:
         exploration:
             ``alpha`` of ``p' = alpha p + (1 - alpha)(1 - p)``. Default 0.8.
         entropy_weight:
-            Weight of the policy-entropy bonus. Default 0.8.
+            Weight of the policy-entropy bonus, the entropy of an image's 17 x 5 Bernoullis
+            summed (as the policy gradient's log-probability is). Default 0.8.
         controller_resolution:
             Side of the down-sampled image the controller sees. Default 16.
         controller_width:

@@ -266,8 +266,11 @@ class _Run:
             actions * sample_probs.clamp_min(1e-6).log()
             + (1 - actions) * (1 - sample_probs).clamp_min(1e-6).log()
         ).sum(dim=(1, 2))  # (batch,)
-        entropy = bernoulli_entropy(probs).mean()
-        loss = -(advantage * log_prob).mean() - c.entropy_weight * entropy
+        # The entropy bonus is summed over an image's blocks and options, like the policy
+        # gradient term and as the authors' search code does: averaged over options, it is 85
+        # times weaker and the greedy policy collapses to one child.
+        entropy = bernoulli_entropy(probs)  # (batch, blocks, options)
+        loss = -(advantage * log_prob).mean() - c.entropy_weight * entropy.sum(dim=(1, 2)).mean()
         self.controller_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.controller_optimizer.step()
@@ -277,7 +280,7 @@ class _Run:
             ("reward", mean_reward),
             ("accuracy", float(right.float().mean())),
             ("table_latency", float(z.mean())),
-            ("policy_entropy", entropy.item()),
+            ("policy_entropy", entropy.mean().item()),
             ("options_used", float(sampled.sum(dim=(1, 2)).float().mean())),
         ):
             log_step(self.trial, f"instanas.{key}", value, step)

