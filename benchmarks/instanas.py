@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 import os
 from pathlib import Path
 import shlex
@@ -39,13 +40,17 @@ import time
 
 import torch
 from torch import nn
+import torchvision
 
 from optuna_devnas.data import TensorData, load_data, load_fashion_mnist
 from optuna_devnas.instanas import (
+    ChildEvaluation,
+    ChildNetwork,
     InstaNAS,
     InstaNASConfig,
     InstaNASResult,
     OptionLatencyTable,
+    evaluate_children,
     measure_per_image_latency,
     train_baseline,
 )
@@ -78,6 +83,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--controller-lr", type=float, default=0.01)
     parser.add_argument("--pos-w", type=float, default=30.0)
     parser.add_argument("--neg-w", type=float, default=0.0)
+    parser.add_argument("--entropy-weight", type=float, default=0.8)
+    parser.add_argument(
+        "--max-children",
+        type=int,
+        default=50,
+        help="score at most this many of the most used children as static networks",
+    )
     parser.add_argument("--upper-start", type=float, default=0.7)
     parser.add_argument(
         "--upper-ends", default="0.85,1.0", help="one InstaNAS run per final bound (x L_mbv2)"
@@ -162,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 controller_lr=args.controller_lr,
                 pos_w=args.pos_w,
                 neg_w=args.neg_w,
+                entropy_weight=args.entropy_weight,
                 upper_start=args.upper_start,
                 upper_end=upper_end,
                 controller_resolution=8 if args.data.startswith("digits") else 16,
@@ -191,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: dict[Key, float] = {}
     networks: dict[Key, nn.Module] = {}
     train_seconds: dict[str, list[float]] = {}
+    studies: dict[Key, ControllerStudy] = {}
 
     def trained(key: Key, started: float, error: float, network: nn.Module) -> None:
         train_seconds.setdefault(key[0], []).append(time.perf_counter() - started)
@@ -204,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             results[key] = result = InstaNAS(config=variant, latency_table=table).fit(data)
             trained(key, t0, result.val_error, result.network)
+            studies[key] = study_controller(result, data, table, args.max_children)
+            best = studies[key].best_child
+            networks[(f"best single child of {key[0]}", seed)] = ChildNetwork(
+                meta_graph=result.network.meta_graph, child=best.child
+            ).cpu()
             for record in result.history:
                 print(
                     "  ",
@@ -230,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = first.val_x[: args.latency_images]
     latency, spread = measure_all(networks, images, args.rounds, args.clock)
     lines = report(args, config, table, results, errors, latency, spread, images, train_seconds)
+    lines += controller_report(studies, latency)
     elapsed = time.perf_counter() - started
     lines.insert(
         1,
@@ -344,6 +364,123 @@ def report(
             f"lower, {'mean over the seeds' if len(seeds) > 1 else 'one seed'}): "
             f"{'met by ' + ', '.join(met) if met else 'not met'}."
         )
+    return lines
+
+
+@dataclass(frozen=True)
+class ControllerStudy:
+    """What one InstaNAS run's controller learned, on its validation images."""
+
+    distinct: int  # children the greedy policy uses on the validation images
+    coverage: int  # most used children that serve 90% of them
+    children: list[ChildEvaluation]  # the most used, each run alone on every image
+    error: float  # InstaNAS's validation error
+    table_latency: float  # InstaNAS's mean table latency per image (no controller)
+    best_child: ChildEvaluation  # lowest error within InstaNAS's table latency (else fastest)
+    fastest_at_error: ChildEvaluation | None  # fastest child with InstaNAS's error or lower
+    per_class: list[tuple[str, int, float, float]]  # class, images, error, mean table seconds
+
+    @property
+    def beats_children(self) -> bool:
+        """No child is as good on both counts, and one count is strictly better."""
+        dominated = any(
+            c.error <= self.error and c.table_latency <= self.table_latency for c in self.children
+        )
+        faster = self.fastest_at_error is None or (
+            self.table_latency < self.fastest_at_error.table_latency
+        )
+        return not dominated and (self.error < self.best_child.error or faster)
+
+
+@torch.no_grad()
+def study_controller(
+    result: InstaNASResult, data: TensorData, table: OptionLatencyTable, max_children: int
+) -> ControllerStudy:
+    network = result.network.eval()
+    children = evaluate_children(network, data.val_x, data.val_y, table, max_children=max_children)
+    policy = torch.cat([network.policy(x) for x in data.val_x.split(512)])
+    per_image = table.predict(policy)
+    wrong = torch.cat([network(x).argmax(dim=1) for x in data.val_x.split(512)]) != data.val_y
+    error, table_latency = float(wrong.float().mean()), float(per_image.mean())
+    within = [c for c in children if c.table_latency <= table_latency]
+    best = (
+        min(within, key=lambda c: (c.error, c.table_latency))
+        if within
+        else min(children, key=lambda c: c.table_latency)
+    )
+    as_good = [c for c in children if c.error <= error]
+    names = class_names(data)
+    per_class = [
+        (
+            names[k],
+            int(mask.sum()),
+            float(wrong[mask].float().mean()),
+            float(per_image[mask].mean()),
+        )
+        for k in range(data.num_classes)
+        if (mask := data.val_y == k).any()
+    ]
+    return ControllerStudy(
+        distinct=len(result.policy.children),
+        coverage=result.policy.coverage(0.9),
+        children=children,
+        error=error,
+        table_latency=table_latency,
+        best_child=best,
+        fastest_at_error=min(as_good, key=lambda c: c.table_latency) if as_good else None,
+        per_class=per_class,
+    )
+
+
+def class_names(data: TensorData) -> list[str]:
+    if data.name.startswith("fashion_mnist"):
+        return list(torchvision.datasets.FashionMNIST.classes)
+    return [str(k) for k in range(data.num_classes)]
+
+
+def controller_report(studies: dict[Key, ControllerStudy], latency: dict[Key, float]) -> list[str]:
+    """Children used, InstaNAS against its own best single child, and choices per class."""
+    if not studies:
+        return []
+    lines = [
+        "\nWhat the controller learned, on each seed's validation images. Every child the "
+        "greedy controller picks (the most used, up to `--max-children`) is also run alone, "
+        "as a static network, on all of them; InstaNAS and the children are compared on the "
+        "option table's latency (fixed parts included, InstaNAS without its controller), and "
+        "InstaNAS (with its controller) and its best single child are also measured in the "
+        "same rounds as everything else. Best single child: the lowest error among the "
+        "children within InstaNAS's table latency (or the fastest child when none is).\n",
+        "| network | seed | children used | children for 90% | error | table ms | best child "
+        "error | best child table ms | fastest child at its error, table ms | measured ms: "
+        "InstaNAS / best child | beats its children |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, study in studies.items():
+        best, fastest = study.best_child, study.fastest_at_error
+        child_key = (f"best single child of {key[0]}", key[1])
+        lines.append(
+            f"| {key[0]} | {key[1]} | {study.distinct} | {study.coverage} | "
+            f"{100 * study.error:.2f}% | {1e3 * study.table_latency:.3f} | "
+            f"{100 * best.error:.2f}% | {1e3 * best.table_latency:.3f} | "
+            f"{'none' if fastest is None else f'{1e3 * fastest.table_latency:.3f}'} | "
+            f"{1e3 * latency[key]:.3f} / {1e3 * latency[child_key]:.3f} | "
+            f"{'yes' if study.beats_children else 'no'} |"
+        )
+    for name in dict.fromkeys(name for name, _ in studies):
+        runs = [study for (n, _), study in studies.items() if n == name]
+        lines.append(
+            f"\nPer class, {name} (mean over {len(runs)} seed(s)): error and the mean table "
+            "latency of the children the controller picks for the class's images.\n"
+        )
+        lines.append("| class | images | error | table ms |")
+        lines.append("|---|---|---|---|")
+        for index, (label, *_rest) in enumerate(runs[0].per_class):
+            rows = [run.per_class[index] for run in runs]
+            lines.append(
+                f"| {label} | {sum(r[1] for r in rows)} | "
+                f"{100 * statistics.mean(r[2] for r in rows):.1f}% | "
+                f"{1e3 * statistics.mean(r[3] for r in rows):.3f} |"
+            )
     return lines
 
 

@@ -12,8 +12,11 @@ from optuna_devnas.instanas._baseline import BaselineResult, mobilenet_v2_baseli
 from optuna_devnas.instanas._config import InstaNASConfig
 from optuna_devnas.instanas._controller import Controller
 from optuna_devnas.instanas._inference import (
+    ChildEvaluation,
+    ChildNetwork,
     InstanceAwareNetwork,
     PolicyExport,
+    evaluate_children,
     export_policy,
     measure_per_image_latency,
 )
@@ -28,6 +31,8 @@ __all__ = [
     "DEFAULT_SEARCH_SPACE",
     "OPTION_NAMES",
     "BaselineResult",
+    "ChildEvaluation",
+    "ChildNetwork",
     "Controller",
     "InstaNAS",
     "InstaNASObjective",
@@ -39,6 +44,7 @@ __all__ = [
     "PolicyExport",
     "RewardSchedule",
     "child_to_policy",
+    "evaluate_children",
     "export_policy",
     "latency_reward",
     "measure_per_image_latency",

@@ -4,7 +4,9 @@
 child per image, images that share a child run together, and only the child's options are
 computed, so the measured latency of an image reflects its own child.
 :func:`export_policy` records which child each input gets and how often each child is used;
-:func:`measure_per_image_latency` times images one at a time, controller included.
+:class:`ChildNetwork` runs one child as a static network and :func:`evaluate_children` scores
+every child the controller chose that way, the single architectures an instance-aware network
+must beat; :func:`measure_per_image_latency` times images one at a time, controller included.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from torch import nn
 
 from optuna_devnas._checks import check_positive_int
 from optuna_devnas.instanas._controller import Controller, greedy
-from optuna_devnas.instanas._meta_graph import Child, MetaGraph, policy_to_child
+from optuna_devnas.instanas._latency_table import OptionLatencyTable
+from optuna_devnas.instanas._meta_graph import Child, MetaGraph, child_to_policy, policy_to_child
 from optuna_devnas.instanas._options import OPTION_NAMES
-from optuna_devnas.objectives import measure_latency
+from optuna_devnas.objectives import evaluate_error, measure_latency
 
 
 class InstanceAwareNetwork(nn.Module):
@@ -98,6 +101,20 @@ class PolicyExport:
         """How many inputs use each child (aligned with ``children``)."""
         counter = Counter(self.assignment)
         return tuple(counter[i] for i in range(len(self.children)))
+
+    def coverage(self, fraction: float = 0.9) -> int:
+        """How many of the most used children together serve at least ``fraction`` of inputs.
+
+        One number for how instance-aware a policy is: 1 when a single child serves that share.
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"Got fraction={fraction!r}, but expected 0 < fraction <= 1.")
+        served = 0
+        for used, count in enumerate(self.counts, start=1):
+            served += count
+            if served >= fraction * len(self.assignment):
+                return used
+        return len(self.children)
 
     def child_names(self, index: int) -> list[list[str]]:
         """Child ``index`` with option names instead of indices."""
@@ -188,3 +205,92 @@ def measure_per_image_latency(
         run_all, images, threads=threads, warmup=1, min_run_time=min_run_time, clock=clock
     )
     return total / len(inputs)
+
+
+class ChildNetwork(nn.Module):
+    """One child of a meta-graph as a static network: every image runs ``child``'s options.
+
+    Args:
+        meta_graph:
+            The trained meta-graph (its weights are shared, not copied).
+        child:
+            Per block, the indices of the options that run (as in :class:`PolicyExport`).
+    """
+
+    def __init__(self, *, meta_graph: MetaGraph, child: Child) -> None:
+        super().__init__()
+        if len(child) != meta_graph.num_blocks:
+            raise ValueError(
+                f"Got a child of {len(child)} blocks, but the meta-graph has "
+                f"{meta_graph.num_blocks}."
+            )
+        self.meta_graph = meta_graph
+        self.child = child
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.meta_graph.forward_child(x, self.child)
+
+
+@dataclass(frozen=True)
+class ChildEvaluation:
+    """A child the controller chose, scored as a static network on all images.
+
+    Attributes:
+        child:
+            The child (per block, the indices of its options).
+        images:
+            How many of the images the controller gives this child.
+        error:
+            Classification error of the child run on every image.
+        table_latency:
+            The option table's whole-network latency of the child (seconds, fixed parts
+            included).
+    """
+
+    child: Child
+    images: int
+    error: float
+    table_latency: float
+
+
+@torch.no_grad()
+def evaluate_children(
+    network: InstanceAwareNetwork,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    table: OptionLatencyTable,
+    *,
+    max_children: int | None = None,
+) -> list[ChildEvaluation]:
+    """Every child the controller picks on ``x``, run alone on all of ``(x, y)``, most used first.
+
+    An instance-aware network earns its controller only if it beats these single
+    architectures: at equal error faster, or at equal latency more accurate.
+
+    Args:
+        network:
+            The trained instance-aware network (put in eval mode).
+        x, y:
+            Images and labels, e.g. the validation split.
+        table:
+            The option latency table that prices each child.
+        max_children:
+            Score only the most used children, at most this many. Default None: all.
+    """
+    if max_children is not None:
+        check_positive_int(max_children, "max_children")
+    export = export_policy(network, x)
+    device = next(network.parameters()).device
+    evaluations = []
+    for child, count in list(zip(export.children, export.counts, strict=True))[:max_children]:
+        policy = child_to_policy(child, network.meta_graph.num_options).to(device)
+        alone = ChildNetwork(meta_graph=network.meta_graph, child=child)
+        evaluations.append(
+            ChildEvaluation(
+                child=child,
+                images=count,
+                error=evaluate_error(alone, x, y),
+                table_latency=float(table.predict(policy)),
+            )
+        )
+    return evaluations

@@ -8,10 +8,14 @@ import pytest
 import torch
 
 from optuna_devnas.instanas import (
+    ChildNetwork,
     Controller,
     InstanceAwareNetwork,
     MetaGraph,
+    OptionLatencyTable,
     PolicyExport,
+    child_to_policy,
+    evaluate_children,
     export_policy,
     measure_per_image_latency,
     policy_to_child,
@@ -83,3 +87,41 @@ def test_a_sparse_policy_runs_faster_than_the_full_meta_graph() -> None:
 def test_latency_needs_a_batch_of_images() -> None:
     with pytest.raises(ValueError, match="images of shape"):
         measure_per_image_latency(network(), torch.randn(3, 8, 8))
+
+
+def test_coverage_counts_the_most_used_children_that_serve_a_share() -> None:
+    children = tuple(((k,),) for k in range(4))
+    export = PolicyExport(children=children, assignment=(0,) * 6 + (1,) * 2 + (2, 3))
+    assert export.counts == (6, 2, 1, 1)
+    assert export.coverage(0.5) == 1 and export.coverage(0.8) == 2
+    assert export.coverage(0.9) == 3 and export.coverage(1.0) == 4
+    with pytest.raises(ValueError, match="fraction=0"):
+        export.coverage(0)
+
+
+def test_a_child_alone_matches_the_images_that_chose_it_and_is_scored_on_all(
+    fixed_table: OptionLatencyTable,
+) -> None:
+    net = network()
+    x, y = torch.randn(24, 3, 8, 8), torch.randint(0, 10, (24,))
+    with torch.no_grad():
+        logits = net(x)
+    export = export_policy(net, x)
+    evaluations = evaluate_children(net, x, y, fixed_table, max_children=3)
+    assert [e.child for e in evaluations] == list(export.children[:3])
+    assert [e.images for e in evaluations] == list(export.counts[:3])
+    for evaluation in evaluations:
+        alone = ChildNetwork(meta_graph=net.meta_graph, child=evaluation.child).eval()
+        with torch.no_grad():
+            own = [
+                i
+                for i, a in enumerate(export.assignment)
+                if export.children[a] == evaluation.child
+            ]
+            assert torch.allclose(alone(x[own]), logits[own], atol=1e-5)
+            wrong = (alone(x).argmax(dim=1) != y).float().mean().item()
+        assert evaluation.error == pytest.approx(wrong)
+        policy = child_to_policy(evaluation.child)
+        assert evaluation.table_latency == pytest.approx(float(fixed_table.predict(policy)))
+    with pytest.raises(ValueError, match="child of 2 blocks"):
+        ChildNetwork(meta_graph=net.meta_graph, child=((0,), (1,)))
