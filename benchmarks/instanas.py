@@ -401,7 +401,8 @@ def study_controller(
     policy = torch.cat([network.policy(x) for x in data.val_x.split(512)])
     per_image = table.predict(policy)
     wrong = torch.cat([network(x).argmax(dim=1) for x in data.val_x.split(512)]) != data.val_y
-    error, table_latency = float(wrong.float().mean()), float(per_image.mean())
+    # Counts, not float32 means: equal errors must compare equal to the children's.
+    error, table_latency = int(wrong.sum()) / len(wrong), float(per_image.mean())
     within = [c for c in children if c.table_latency <= table_latency]
     best = (
         min(within, key=lambda c: (c.error, c.table_latency))
@@ -414,7 +415,7 @@ def study_controller(
         (
             names[k],
             int(mask.sum()),
-            float(wrong[mask].float().mean()),
+            int(wrong[mask].sum()) / int(mask.sum()),
             float(per_image[mask].mean()),
         )
         for k in range(data.num_classes)
