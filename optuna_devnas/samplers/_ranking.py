@@ -16,11 +16,16 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from optuna_devnas._device import intra_op_threads
-from optuna_devnas.samplers import _acquisition, _surrogate
+from optuna_devnas._imports import LazyImport
 from optuna_devnas.samplers._pareto import pareto_mask
 
 if TYPE_CHECKING:
     from botorch.models import SingleTaskGP
+
+    from optuna_devnas.samplers import _acquisition, _surrogate
+else:  # The GP modules (and BoTorch) load at the first ranking, not with the sampler.
+    _acquisition = LazyImport("optuna_devnas.samplers._acquisition")
+    _surrogate = LazyImport("optuna_devnas.samplers._surrogate")
 
 Selection = Literal["ehvi", "pareto"]
 """How candidates are chosen: expected hypervolume improvement, or DPP-Net's Pareto rule."""
