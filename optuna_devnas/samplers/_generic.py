@@ -66,8 +66,9 @@ def by_contribution(parents: Sequence[TrialView], usable: Sequence[TrialView]) -
     """
     if len(parents) < 2 or len(parents[0].values or ()) < 2:
         return list(parents)
-    low, span = _ranking.min_max(torch.tensor([v.values for v in usable], dtype=torch.float64))
-    front = (torch.tensor([v.values for v in parents], dtype=torch.float64) - low) / span
+    bounds = _ranking.column_bounds(torch.tensor([v.values for v in usable], dtype=torch.float64))
+    front = torch.tensor([v.values for v in parents], dtype=torch.float64)
+    front = botorch.utils.transforms.normalize(front, bounds)
     reference = torch.full((front.shape[1],), -0.1, dtype=torch.float64)
     hypervolume = botorch.utils.multi_objective.Hypervolume(reference)
     total = hypervolume.compute(front)

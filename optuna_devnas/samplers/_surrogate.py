@@ -30,6 +30,7 @@ from gpytorch.kernels import AdditiveKernel, Kernel, MaternKernel, ScaleKernel
 from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
+from linear_operator.utils.cholesky import psd_safe_cholesky
 import torch
 
 COLD_MAX_ITER = 100
@@ -186,12 +187,14 @@ def predict(
     Only the marginals are computed, chunk by chunk: BoTorch's joint posterior over thousands
     of candidates would build an ``n x n`` covariance.
     """
+    # Not model.posterior(X.unsqueeze(-2)): the same values (to 1e-11), measured 1.7 times as
+    # slow over NAS-Bench-201's 15,625 candidates (0.86 s against 0.51 s with 200 trials).
     train_X = model.train_inputs[0]
     train_y = model.train_targets
     kernel = model.covar_module
     noise = model.likelihood.noise.reshape(-1)[0]
     K = kernel(train_X).to_dense() + noise * torch.eye(len(train_X), dtype=train_X.dtype)
-    L = _cholesky(K)
+    L = psd_safe_cholesky(K)
     alpha = torch.cholesky_solve((train_y - model.mean_module(train_X)).unsqueeze(-1), L)
     means, variances = [], []
     for part in X.to(train_X.dtype).split(chunk):
@@ -206,14 +209,3 @@ def predict(
         scale = transform.stdvs.reshape(-1)[0]
         return mean * scale + transform.means.reshape(-1)[0], var.sqrt() * scale
     return mean, var.sqrt()
-
-
-def _cholesky(K: torch.Tensor) -> torch.Tensor:
-    jitter = 1e-9
-    while True:
-        L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(len(K), dtype=K.dtype))
-        if int(info) == 0:
-            return L
-        jitter *= 10
-        if jitter > 1e-2:
-            raise RuntimeError("The GP covariance is not positive definite.")
