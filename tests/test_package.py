@@ -35,3 +35,25 @@ def test_import_stays_light() -> None:
     code = f"import sys, optuna_devnas; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_sampler_and_the_commands_load_botorch_only_when_they_rank() -> None:
+    # BoTorch adds about a second: `devnas --help` and the sampler's keys must not pay it.
+    modules = "optuna_devnas.samplers, optuna_devnas.commands._job, optuna_devnas.tracking"
+    code = f"import sys, {modules}; print(sorted({{'botorch', 'gpytorch'}} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_lazy_module_reads_through_to_the_module() -> None:
+    import json
+
+    from optuna_devnas._imports import LazyImport
+
+    lazy = LazyImport("json")
+    assert lazy.dumps([1]) == "[1]"
+    json.__dict__["_devnas_probe"] = 1  # a later change to the module shows through
+    try:
+        assert lazy._devnas_probe == 1
+    finally:
+        del json.__dict__["_devnas_probe"]

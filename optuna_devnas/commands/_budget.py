@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_devnas._optuna_storage import set_trial_system_attr, storage_of, trial_id_of
 from optuna_devnas.commands._attrs import FAILURE_ATTR, SURPLUS_ATTR
 
 
@@ -83,11 +84,11 @@ class TrialBudget:
 
     def reserve(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Keep ``trial``'s place, or fail it as surplus and raise :class:`BudgetSpent`."""
-        storage = study._storage
-        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        trials = study.get_trials(deepcopy=False)
         ahead = sum(holds_place(t) for t in trials if t.number < trial.number)
         if ahead < self.n_trials:
             return
-        storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
-        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        set_trial_system_attr(study, trial, SURPLUS_ATTR, True)
+        # Not study.tell: it would run the sampler's after_trial inside its before_trial.
+        storage_of(study).set_trial_state_values(trial_id_of(trial), state=TrialState.FAIL)
         raise BudgetSpent(f"Trial {trial.number} is past the budget of {self.n_trials} trials.")

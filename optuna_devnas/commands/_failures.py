@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_devnas._errors import DevnasError
+from optuna_devnas._optuna_storage import set_trial_system_attr
 from optuna_devnas.commands._attrs import FAILURE_ATTR, INTERRUPTED_ATTR
 
 
@@ -39,7 +40,7 @@ def recording_failures(
             trial.set_user_attr(FAILURE_ATTR, describe(error))
             raise
         except KeyboardInterrupt:
-            trial.storage.set_trial_system_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            set_trial_system_attr(trial.study, trial, INTERRUPTED_ATTR, True)
             raise
 
     return run

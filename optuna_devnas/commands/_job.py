@@ -25,6 +25,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 import torch
 
+from optuna_devnas._optuna_storage import stored_trial
 from optuna_devnas.commands._attrs import FAILURE_ATTR, WEIGHTS_ATTR
 from optuna_devnas.commands._budget import BudgetSpent, TrialBudget
 from optuna_devnas.commands._config import CONFIG_ATTR, ConfigError, SearchConfig
@@ -367,7 +368,7 @@ class SearchJob:
         progress = study.sampler.progress
 
         def objective(trial: optuna.Trial) -> tuple[float, ...]:
-            progress.started(trial._trial_id)
+            progress.started(trial.number)
             return self.objective(trial)
 
         try:
@@ -391,7 +392,7 @@ def _failed_elsewhere(study: optuna.Study, trial_id: int | None) -> int | None:
     """The number of this worker's trial if another worker failed it (heartbeat too late)."""
     if trial_id is None:
         return None
-    trial = study._storage.get_trial(trial_id)
+    trial = stored_trial(study, trial_id)
     if trial.state == optuna.trial.TrialState.FAIL and FAILURE_ATTR not in trial.user_attrs:
         return trial.number
     return None

@@ -26,6 +26,12 @@ from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_devnas._optuna_storage import (
+    set_trial_system_attr,
+    storage_of,
+    trial_id_of,
+    trial_system_attrs,
+)
 from optuna_devnas.commands._attrs import WORKER_ATTR
 from optuna_devnas.commands._budget import TrialBudget
 from optuna_devnas.commands._progress import Progress
@@ -58,14 +64,13 @@ class JobSampler(BaseSampler):
         """The trial this worker plans or runs (the one to queue again if interrupted)."""
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self.current_trial_id = trial._trial_id
-        storage = study._storage
-        with get_heartbeat_thread(trial._trial_id, storage):
-            storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, worker_name())
+        self.current_trial_id = trial_id_of(trial)
+        with get_heartbeat_thread(self.current_trial_id, storage_of(study)):
+            set_trial_system_attr(study, trial, WORKER_ATTR, worker_name())
             self.budget.reserve(study, trial)
             with self.progress.planning(trial.number) as plan:
                 self.sampler.before_trial(study, trial)
-                plan.stage = storage.get_trial_system_attrs(trial._trial_id).get(STAGE_KEY)
+                plan.stage = trial_system_attrs(study, trial).get(STAGE_KEY)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial

@@ -115,9 +115,9 @@ class Progress:
         if seconds >= SHOWN_PLANNING_SECONDS:
             self._line(number, plan.stage, f"planned in {seconds:.1f} s")
 
-    def started(self, trial_id: int) -> None:
-        """Trial ``trial_id``'s objective starts now: its time counts from here."""
-        self._starts[trial_id] = time.perf_counter()
+    def started(self, number: int) -> None:
+        """Trial ``number``'s objective starts now: its time counts from here."""
+        self._starts[number] = time.perf_counter()
 
     def lost(self, number: int) -> None:
         """Trial ``number`` was failed by another worker while this one still ran it."""
@@ -131,7 +131,7 @@ class Progress:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.count(study)
-        started = self._starts.pop(trial._trial_id, None)
+        started = self._starts.pop(trial.number, None)
         seconds = "" if started is None else f"{time.perf_counter() - started:.1f}"
         stage = trial.system_attrs.get(STAGE_KEY, "-")
         if trial.state == TrialState.COMPLETE and trial.values is not None:

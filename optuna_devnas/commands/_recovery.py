@@ -25,6 +25,7 @@ from optuna.storages import RDBStorage
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_devnas._optuna_storage import storage_of, stored_trial, trial_id_of
 from optuna_devnas.commands._attrs import (
     FAILURE_ATTR,
     INTERRUPTED_ATTR,
@@ -98,7 +99,7 @@ def fail_orphans(study: optuna.Study) -> list[int]:
     (no live worker takes longer than the grace period to send it), so waiting longer would
     only delay the search.
     """
-    storage = study._storage
+    storage = storage_of(study)
     # Optuna wraps an RDB storage in a cache; the heartbeat table is the database's.
     backend = getattr(storage, "_backend", storage)
     if not isinstance(backend, RDBStorage) or not is_heartbeat_enabled(backend):
@@ -111,15 +112,15 @@ def fail_orphans(study: optuna.Study) -> list[int]:
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if t.datetime_start is not None and now - t.datetime_start > grace
     ]
-    beating = _with_heartbeat(backend, [t._trial_id for t in old])
+    beating = _with_heartbeat(backend, [trial_id_of(t) for t in old])
     failed = []
     for trial in old:
-        if trial._trial_id not in beating and _fail(storage, trial._trial_id):
+        if trial_id_of(trial) not in beating and _fail(storage, trial_id_of(trial)):
             failed.append(trial)
     callback = backend.get_heartbeat_stale_trial_callback()
     for trial in failed:
         if callback is not None:
-            callback(study, storage.get_trial(trial._trial_id))
+            callback(study, stored_trial(study, trial_id_of(trial)))
     return [t.number for t in failed]
 
 
@@ -131,7 +132,7 @@ def requeue_interrupted(study: optuna.Study, trial_id: int | None) -> None:
     """
     if trial_id is None:
         return
-    storage = study._storage
+    storage = storage_of(study)
     trial = storage.get_trial(trial_id)
     if trial.state == TrialState.RUNNING:
         storage.set_trial_system_attr(trial_id, INTERRUPTED_ATTR, True)

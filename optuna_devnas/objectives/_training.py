@@ -113,7 +113,10 @@ def train_classifier(
 
 
 class ValidationError(Objective):
-    """Validation error after training a network for a few epochs (minimize).
+    """Objective: the validation error rate after training a network for a few epochs (minimize).
+
+    An objective like :class:`ValidationAccuracy`, not an exception: it is named after the
+    quantity it measures (``val_error``), as the other objectives are.
 
     Example:
 

@@ -15,6 +15,8 @@ Everything here maximizes (``_pareto``'s convention) and works on tensors:
 - :func:`pareto_fronts` is DPP-Net's rule (Dong et al. ECCV 2018, section 3.3): the candidates
   non-dominated by (predicted mean, exact cheap values), then the next fronts.
 - :func:`rank_single` ranks by log noisy expected improvement when there is one objective.
+
+BoTorch is imported at the top: ``_ranking`` loads this module at the first ranking.
 """
 
 from __future__ import annotations
@@ -23,18 +25,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 import functools
 import math
-from typing import TYPE_CHECKING
 
+from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.models import SingleTaskGP
+from botorch.models.deterministic import GenericDeterministicModel
+from botorch.models.model import Model, ModelList
+from botorch.optim import optimize_acqf_discrete
+from botorch.sampling import MCSampler
+from botorch.sampling.get_sampler import get_sampler
+from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+    FastNondominatedPartitioning,
+)
 import numpy as np
 import torch
 
 from optuna_devnas.samplers._pareto import pareto_mask
-
-if TYPE_CHECKING:
-    from botorch.acquisition import AcquisitionFunction
-    from botorch.models import SingleTaskGP
-    from botorch.models.model import Model
-    from botorch.sampling import MCSampler
 
 MC_SAMPLES = 64
 """Quasi-Monte Carlo samples of the acquisition (fixed base samples: deterministic ranks)."""
@@ -58,9 +65,6 @@ def joint_model(
         n_features:
             Width of the encoding part of the inputs.
     """
-    from botorch.models.deterministic import GenericDeterministicModel
-    from botorch.models.model import ModelList
-
     models: list[Model] = []
     for kind, j in kinds:
         if kind == "gp":
@@ -97,10 +101,6 @@ def expected_hvi(
     its Gaussian (weight ``1 - probability``) and the floor value (weight ``probability``);
     ``psi`` of a mixture is the mixture of the ``psi``, so the expectation stays exact.
     """
-    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
-        FastNondominatedPartitioning,
-    )
-
     if len(front) == 0:
         lower = ref_point.unsqueeze(0)
         upper = torch.full_like(lower, math.inf)
@@ -195,10 +195,6 @@ def rank_by_ehvi(
         max_exact:
             Candidates the Monte Carlo acquisition scores at most.
     """
-    from botorch.acquisition.multi_objective.logei import (
-        qLogNoisyExpectedHypervolumeImprovement,
-    )
-
     acquisition = functools.partial(qLogNoisyExpectedHypervolumeImprovement, ref_point=ref_point)
     return _rank_mc(acquisition, model, candidates, baseline, q, pending, screen, max_exact)
 
@@ -214,8 +210,6 @@ def rank_single(
     max_exact: int = MAX_EXACT_CANDIDATES,
 ) -> list[int]:
     """Like :func:`rank_by_ehvi` for one (maximized) objective, by log noisy EI."""
-    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-
     return _rank_mc(
         qLogNoisyExpectedImprovement, model, candidates, baseline, q, pending, screen, max_exact
     )
@@ -252,8 +246,6 @@ def _rank_mc(
 
 
 def _sampler(model: Model, baseline: torch.Tensor) -> MCSampler:
-    from botorch.sampling.get_sampler import get_sampler
-
     with torch.no_grad():
         posterior = model.posterior(baseline[:1])
     return get_sampler(posterior, torch.Size([MC_SAMPLES]), seed=0)  # type: ignore[arg-type]
@@ -266,8 +258,6 @@ def _rank(
     q: int,
     max_exact: int,
 ) -> list[int]:
-    from botorch.optim import optimize_acqf_discrete
-
     kept = order[:max_exact]
     choices = candidates[kept]
     with torch.no_grad():

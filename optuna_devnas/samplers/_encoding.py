@@ -118,6 +118,7 @@ class ParamEncoding:
                 internal = dist.to_internal_repr(value)
             except (ValueError, TypeError):
                 return False
+            # Optuna has no public containment test; its samplers and Trial use this one.
             if not dist._contains(internal):
                 return False
         return True

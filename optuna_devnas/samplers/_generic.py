@@ -10,17 +10,23 @@ set.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 import torch
 
+from optuna_devnas._imports import LazyImport
 from optuna_devnas.samplers import _candidates, _ranking
 from optuna_devnas.samplers._encoding import ParamEncoding, params_key
 from optuna_devnas.samplers._pareto import pareto_mask
 from optuna_devnas.samplers._planning import Choice, Pool, Ranker, TrialView
+
+if TYPE_CHECKING:
+    import botorch.utils.multi_objective
+else:  # BoTorch loads at the first ranking, not with the sampler.
+    botorch = LazyImport("botorch")
 
 ENUMERATE_LIMIT = 20_000
 """A finite search space up to this size is scored whole instead of around the Pareto set."""
@@ -60,11 +66,11 @@ def by_contribution(parents: Sequence[TrialView], usable: Sequence[TrialView]) -
     """
     if len(parents) < 2 or len(parents[0].values or ()) < 2:
         return list(parents)
-    from botorch.utils.multi_objective.hypervolume import Hypervolume
-
-    low, span = _ranking.min_max(torch.tensor([v.values for v in usable], dtype=torch.float64))
-    front = (torch.tensor([v.values for v in parents], dtype=torch.float64) - low) / span
-    hypervolume = Hypervolume(torch.full((front.shape[1],), -0.1, dtype=torch.float64))
+    bounds = _ranking.column_bounds(torch.tensor([v.values for v in usable], dtype=torch.float64))
+    front = torch.tensor([v.values for v in parents], dtype=torch.float64)
+    front = botorch.utils.transforms.normalize(front, bounds)
+    reference = torch.full((front.shape[1],), -0.1, dtype=torch.float64)
+    hypervolume = botorch.utils.multi_objective.Hypervolume(reference)
     total = hypervolume.compute(front)
     keep = torch.ones(len(front), dtype=torch.bool)
     contribution = []

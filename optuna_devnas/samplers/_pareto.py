@@ -10,9 +10,17 @@ would make the worst front look like the best one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from optuna_devnas._imports import LazyImport
+
+if TYPE_CHECKING:
+    import botorch.utils.multi_objective
+else:  # BoTorch loads at the first Pareto test, not with the sampler.
+    botorch = LazyImport("botorch")
 
 Maximized = tuple[float, ...]
 """Objective values signed so that larger is better (one per objective)."""
@@ -31,10 +39,10 @@ def pareto_mask(
     With ``deduplicate=False`` every copy of a non-dominated row is kept (two trials with equal
     values are both on the front); with ``True`` only the first.
     """
-    from botorch.utils.multi_objective.pareto import is_non_dominated
-
     if not torch.is_tensor(values):
         values = torch.as_tensor(np.asarray(values, dtype=float))
     if len(values) == 0:
         return torch.zeros(0, dtype=torch.bool)
-    return is_non_dominated(values.to(torch.float64), deduplicate=deduplicate)
+    return botorch.utils.multi_objective.is_non_dominated(
+        values.to(torch.float64), deduplicate=deduplicate
+    )

@@ -16,11 +16,18 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from optuna_devnas._device import intra_op_threads
-from optuna_devnas.samplers import _acquisition, _surrogate
+from optuna_devnas._imports import LazyImport
 from optuna_devnas.samplers._pareto import pareto_mask
 
 if TYPE_CHECKING:
     from botorch.models import SingleTaskGP
+    import botorch.utils.multi_objective
+
+    from optuna_devnas.samplers import _acquisition, _surrogate
+else:  # BoTorch and the GP modules load at the first ranking, not with the sampler.
+    botorch = LazyImport("botorch")
+    _acquisition = LazyImport("optuna_devnas.samplers._acquisition")
+    _surrogate = LazyImport("optuna_devnas.samplers._surrogate")
 
 Selection = Literal["ehvi", "pareto"]
 """How candidates are chosen: expected hypervolume improvement, or DPP-Net's Pareto rule."""
@@ -142,10 +149,6 @@ class Inputs:
             Candidates, ``N x D``.
         pending:
             Running trials, ``p x D``.
-        low:
-            Per cheap objective, the lowest value (``c``), for the scaled columns.
-        span:
-            Per cheap objective, the span (``c``; 1 where it is 0).
         width:
             Columns of the encoding (the scaled cheap values start there).
         cost_dims:
@@ -155,8 +158,6 @@ class Inputs:
     train: torch.Tensor
     candidates: torch.Tensor
     pending: torch.Tensor
-    low: torch.Tensor
-    span: torch.Tensor
     width: int
     cost_dims: list[int]
 
@@ -169,19 +170,18 @@ def features(problem: Problem) -> Inputs:
     """The GP inputs of the trials, candidates and running trials of ``problem``."""
     p = problem
     every = torch.cat([p.train_cheap, p.cand_cheap, p.pending_cheap])
-    low, span = min_max(every)
+    bounds = column_bounds(every)
     costs = _CostScale(every)
     width = p.train_X.shape[1]
 
     def rows(X: torch.Tensor, cheap: torch.Tensor) -> torch.Tensor:
-        return torch.cat([X, (cheap - low) / span, costs(cheap)], dim=1)
+        scaled = botorch.utils.transforms.normalize(cheap, bounds)
+        return torch.cat([X, scaled, costs(cheap)], dim=1)
 
     return Inputs(
         train=rows(p.train_X, p.train_cheap),
         candidates=rows(p.cand_X, p.cand_cheap),
         pending=rows(p.pending_X, p.pending_cheap),
-        low=low,
-        span=span,
         width=width,
         cost_dims=[width + len(p.cheap) + j for j in range(len(p.cheap))],
     )
@@ -351,7 +351,10 @@ def select(
     front = _evaluated_front(problem, inputs, models, q)
     if problem.train_Y.shape[1] == 1:
         return _select_single(inputs, models, prediction, front, q)
-    ref_point = _reference_point(models.observed, prediction.mean)
+    # 10% of the range below the worst value seen or predicted, per objective.
+    ref_point = botorch.utils.multi_objective.infer_reference_point(
+        torch.cat([models.observed, prediction.mean])
+    )
     front = front[pareto_mask(front, deduplicate=True)] if len(front) else front
     # The exact expected hypervolume improvement of each candidate alone, from independent
     # Gaussian marginals and exact cheap values: for one proposal the acquisition itself.
@@ -474,14 +477,14 @@ def floor_of(y: torch.Tensor) -> torch.Tensor | None:
     return on_floor
 
 
-def min_max(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per column of ``values`` (``n x k``): the minimum and the span (1 where it is 0)."""
-    if values.shape[1] == 0 or len(values) == 0:
-        zeros = torch.zeros(values.shape[1], dtype=torch.float64)
-        return zeros, torch.ones_like(zeros)
-    low = values.min(dim=0).values
-    span = values.max(dim=0).values - low
-    return low, torch.where(span > 0, span, torch.ones_like(span))
+def column_bounds(values: torch.Tensor) -> torch.Tensor:
+    """Per column of ``values`` (``n x k``), the lowest and highest value: ``2 x k``.
+
+    The ``bounds`` of BoTorch's ``normalize`` (which leaves a constant column unscaled).
+    """
+    if len(values) == 0:
+        return torch.zeros(2, values.shape[1], dtype=torch.float64)
+    return torch.stack([values.min(dim=0).values, values.max(dim=0).values])
 
 
 class _CostScale:
@@ -510,15 +513,6 @@ class _CostScale:
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
         return (self._log(values) - self.low) / self.span
-
-
-def _reference_point(observed: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
-    """Slightly worse than the worst value seen or predicted, per objective (maximized)."""
-    values = torch.cat([observed, predicted])
-    low = values.min(dim=0).values
-    high = values.max(dim=0).values
-    span = torch.where(high > low, high - low, torch.ones_like(high))
-    return low - 0.1 * span
 
 
 def _by(score: torch.Tensor) -> list[int]:

@@ -26,13 +26,15 @@ from typing import Any
 
 import optuna
 
+from optuna_devnas._optuna_storage import storage_of, study_id_of, study_system_attrs
+
 _RETRIES = 20  # SQLite answers "database is locked" to writers that collide
 
 
-def claim(storage: optuna.storages.BaseStorage, study_id: int, key: str, value: Any) -> Any:
-    """Store ``value`` as study system attribute ``key`` unless the key exists; return the
-    value stored under ``key`` afterwards (``value`` if this call was first)."""
-    backend = _backend(storage)
+def claim(study: optuna.Study, key: str, value: Any) -> Any:
+    """Store ``value`` as ``study``'s system attribute ``key`` unless the key exists; return
+    the value stored under ``key`` afterwards (``value`` if this call was first)."""
+    backend, study_id = _backend(storage_of(study)), study_id_of(study)
     existing = backend.get_study_system_attrs(study_id)
     if key in existing:
         return existing[key]
@@ -47,15 +49,15 @@ def claim(storage: optuna.storages.BaseStorage, study_id: int, key: str, value: 
     return backend.get_study_system_attrs(study_id)[key]
 
 
-def claims(storage: optuna.storages.BaseStorage, study_id: int, prefix: str) -> dict[str, Any]:
-    """Every claim of the study whose key starts with ``prefix``, by key."""
-    attrs = _backend(storage).get_study_system_attrs(study_id)
+def claims(study: optuna.Study, prefix: str) -> dict[str, Any]:
+    """Every claim of ``study`` whose key starts with ``prefix``, by key."""
+    attrs = study_system_attrs(study)
     return {key: value for key, value in attrs.items() if key.startswith(prefix)}
 
 
 def _backend(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
     # optuna.storages.get_storage wraps an RDBStorage in a cache that passes study attributes
-    # straight through; the insert needs the RDBStorage itself.
+    # straight through; the insert needs the RDBStorage itself (the cache has no public name).
     from optuna.storages._cached_storage import _CachedStorage
 
     return storage._backend if isinstance(storage, _CachedStorage) else storage

@@ -70,7 +70,7 @@ def study_uid(study: optuna.Study) -> str:
     ``devnas:mlflow_study_uid``) so that every worker and every later sync finds the same
     parent run, and a new study that reuses an old name gets a parent run of its own. Of
     workers starting at once, the first to store an id wins and all use it."""
-    return str(claim(study._storage, study._study_id, STUDY_UID_ATTR, uuid.uuid4().hex))
+    return str(claim(study, STUDY_UID_ATTR, uuid.uuid4().hex))
 
 
 @functools.cache
@@ -238,7 +238,7 @@ class StudyMirror:
         claim wins)."""
         self.connect(reload=False)
         key = f"{self._prefix}{TRIAL_CLAIM}{number}"
-        return str(claim(self.study._storage, self.study._study_id, key, run_id))
+        return str(claim(self.study, key, run_id))
 
     def search(self, filter_string: str) -> list[Run]:
         """Every active run of the experiment matching ``filter_string``."""
@@ -264,7 +264,7 @@ class StudyMirror:
         return runs[0].info.run_id if runs else None
 
     def _claims(self) -> dict[str, str]:
-        return claims(self.study._storage, self.study._study_id, self._prefix)
+        return claims(self.study, self._prefix)
 
     def _claimed_run(
         self,
@@ -292,7 +292,7 @@ class StudyMirror:
                 tags={**provenance_tags(), **tags},
                 run_name=run_name,
             ).info.run_id
-        winner = str(claim(self.study._storage, self.study._study_id, key, found))
+        winner = str(claim(self.study, key, found))
         if created is not None and winner != created:
             self.client.delete_run(created)
         return winner, created is not None and winner == created

@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 from optuna.trial import TrialState
 
+from optuna_devnas._optuna_storage import study_system_attrs
 from optuna_devnas.tracking import _pareto, _study_record
 from optuna_devnas.tracking._claims import claim
 from optuna_devnas.tracking._records import ARCHITECTURE_ATTR, millis, readable_architecture
@@ -131,9 +132,9 @@ class ParentRun:
         """The bounds normalising the study's hypervolume: the first given to any tracker or
         sync of the study, kept in its storage so that every worker uses the same."""
         study = self.mirror.study
-        stored = study._storage.get_study_system_attrs(study._study_id).get(BOUNDS_ATTR)
+        stored = study_system_attrs(study).get(BOUNDS_ATTR)
         if stored is None and self._bounds is not None:
-            stored = claim(study._storage, study._study_id, BOUNDS_ATTR, self._bounds)
+            stored = claim(study, BOUNDS_ATTR, self._bounds)
         if stored is None:
             return None
         bounds = _study_record.check_bounds(stored, study.directions)

@@ -93,6 +93,7 @@ def normalized_hypervolume(values: np.ndarray, bounds: Bounds) -> float:
         return 0.0
     if scaled.shape[1] == 1:
         return float(1.0 - max(scaled.min(), 0.0))
+    # Here, not at the top: the tracker runs without torch until a hypervolume is needed.
     from botorch.utils.multi_objective.hypervolume import Hypervolume
     import torch
 

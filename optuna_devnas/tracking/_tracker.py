@@ -25,6 +25,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial
 
+from optuna_devnas._optuna_storage import set_trial_system_attr, storage_of, study_id_of
 from optuna_devnas._steps import add_step_listener, remove_step_listener
 from optuna_devnas.tracking._records import (
     FAILURE_ATTR,
@@ -47,7 +48,7 @@ _Objective = Callable[[optuna.Trial], Any]
 
 def _study_key(study: optuna.Study) -> _StudyKey:
     # Two studies may share a name; a storage and a study id tell them apart.
-    return (id(study._storage), study._study_id)
+    return (id(storage_of(study)), study_id_of(study))
 
 
 class TrackingWarning(UserWarning):
@@ -174,7 +175,7 @@ class MLflowTracker:
         self._offline_since: float | None = None
         self._next_attempt = 0.0
         self._listening = 0
-        self._steps: dict[tuple[_StudyKey, int, str], list[list[float]]] = {}  # by trial id
+        self._steps: dict[tuple[_StudyKey, int, str], list[list[float]]] = {}  # by trial number
         self._tracking: dict[_StudyKey, int] = {}  # studies inside track(), how many times
 
     # -- public API ----------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class MLflowTracker:
         """Optuna callback: write the finished ``trial`` (or catch up, after a failure)."""
         mirror = self._mirror(study)
         with self._lock:
-            done = (_study_key(study), trial._trial_id)
+            done = (_study_key(study), trial.number)
             for key in [k for k in self._steps if k[:2] == done]:
                 del self._steps[key]
             behind = self._offline_since is not None or _study_key(study) in self._behind
@@ -417,16 +418,14 @@ class MLflowTracker:
         if mirror is None:  # a study this tracker does not track
             return
         timestamp = millis(None)
-        storage_key = (study, trial._trial_id, key)
+        storage_key = (study, trial.number, key)
         with self._lock:
             points = self._steps.setdefault(storage_key, [])
             points.append([step, value, timestamp])
             points = list(points)
         try:
             # The storage is the record: a later sync replays the curve from here.
-            trial.study._storage.set_trial_system_attr(
-                trial._trial_id, STEPS_ATTR_PREFIX + key, points
-            )
+            set_trial_system_attr(trial.study, trial, STEPS_ATTR_PREFIX + key, points)
         except Exception as error:  # noqa: BLE001 - never fail the trial over tracking
             warnings.warn(
                 f"Could not record {key!r} step {step} of trial {trial.number}: {error}",

@@ -53,10 +53,10 @@ def test_one_aligned_line_per_trial_timed_from_its_start() -> None:
     progress.header()
     first = finished(study, [0.0317, 0.08147, 62170.0], 1, ["conv1x1"])
     time.sleep(0.3)  # planning: not charged to the trial
-    progress.started(study.trials[first]._trial_id)
+    progress.started(first)
     progress(study, study.trials[first])
     second = finished(study, [0.8194444, 12.5, 1146.0], 12, ["conv3x3", "bn_relu"])
-    progress.started(study.trials[second]._trial_id)
+    progress.started(second)
     progress(study, study.trials[second])
     study.add_trial(
         optuna.trial.create_trial(

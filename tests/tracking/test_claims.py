@@ -18,13 +18,13 @@ def test_the_first_writer_wins_and_later_ones_read_its_value(kind: str, tmp_path
         "sqlite-cached": lambda: optuna.storages.get_storage(url),
     }[kind]()
     study = optuna.create_study(storage=storage)
-    assert claim(storage, study._study_id, "devnas:x:a", "first") == "first"
-    assert claim(storage, study._study_id, "devnas:x:a", "second") == "first"
+    assert claim(study, "devnas:x:a", "first") == "first"
+    assert claim(study, "devnas:x:a", "second") == "first"
     # Optuna's own setter would overwrite: the claim is not an upsert.
     with ThreadPoolExecutor(8) as pool:
-        won = list(pool.map(lambda i: claim(storage, study._study_id, "devnas:x:b", i), range(8)))
+        won = list(pool.map(lambda i: claim(study, "devnas:x:b", i), range(8)))
     assert len(set(won)) == 1
-    assert claims(storage, study._study_id, "devnas:x:") == {
+    assert claims(study, "devnas:x:") == {
         "devnas:x:a": "first",
         "devnas:x:b": won[0],
     }
