@@ -106,6 +106,7 @@ def retarget_run(pair: Pair, seed: int, args: argparse.Namespace) -> dict[str, A
         "gap_copied": b.hypervolume_gap(np.array(values[:copied])),
         "gap_more": b.hypervolume_gap(np.array(values)),
         "new_repeats": len(keys) - len(set(keys)),
+        "values": values,
         "source_s": after_copy - started,
         "more_s": time.perf_counter() - after_copy,
         "sampler_source": sampler_source_hash(),
