@@ -15,6 +15,10 @@ Usage (from the repository root)::
         --pair titan_rtx_1:raspi4 --pair raspi4:pixel3 --pair pixel3:eyeriss \\
         --results runs/sampler/retarget.jsonl --results runs/sampler/c10.jsonl \\
         --output runs/sampler/retarget.md
+
+Each seed's runs are appended to the first ``--results`` file as they finish, so a stopped run
+loses at most one seed; ``--report-only`` then writes the table from the seeds complete so far
+(the table says how many each pair has).
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--results", action="append", help="JSON-lines files: the first is written; repeatable"
     )
     parser.add_argument("--output", help="write the markdown table here")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: report each pair over the seeds --results holds complete",
+    )
     args = parser.parse_args(argv)
     pairs = args.pair or ["titan_rtx_1:raspi4", "raspi4:pixel3", "pixel3:eyeriss"]
     args.pairs = [Pair(args.dataset, *p.split(":", 1)) for p in pairs]
@@ -106,6 +115,7 @@ def retarget_run(pair: Pair, seed: int, args: argparse.Namespace) -> dict[str, A
         "gap_copied": b.hypervolume_gap(np.array(values[:copied])),
         "gap_more": b.hypervolume_gap(np.array(values)),
         "new_repeats": len(keys) - len(set(keys)),
+        "values": values,
         "source_s": after_copy - started,
         "more_s": time.perf_counter() - after_copy,
         "sampler_source": sampler_source_hash(),
@@ -155,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             == (pair.dataset, pair.source, pair.target)
             and r["sampler_source"] == version
         }
-        for seed in range(args.seeds):
+        for seed in range(0 if args.report_only else args.seeds):
             todo = []
             if seed not in mine:
                 mine[seed] = retarget_run(pair, seed, args)
@@ -190,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
-        rows.append(report_row(pair, args, mine, fresh))
+        seeds = [s for s in range(args.seeds) if complete(s, mine, fresh, args)]
+        if seeds:
+            rows.append(report_row(pair, args, seeds, mine, fresh))
     text = markdown(rows, args)
     print(text)
     if args.output:
@@ -198,18 +210,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def complete(
+    seed: int,
+    mine: dict[int, dict[str, Any]],
+    fresh: dict[tuple[str, int], dict[str, Any]],
+    args: argparse.Namespace,
+) -> bool:
+    """Whether ``seed`` has its retargeted run and every fresh run at the largest budget."""
+    return seed in mine and all(
+        (sampler, seed) in fresh and fresh[(sampler, seed)]["n_trials"] >= max(args.fresh)
+        for sampler in ("dpp-cheap", *PEERS)
+    )
+
+
 def report_row(
     pair: Pair,
     args: argparse.Namespace,
+    seeds: list[int],
     mine: dict[int, dict[str, Any]],
     fresh: dict[tuple[str, int], dict[str, Any]],
 ) -> dict[str, Any]:
-    seeds = range(args.seeds)
     largest = str(max(args.fresh))
     peers = {p: float(np.median([fresh[(p, s)]["gaps"][largest] for s in seeds])) for p in PEERS}
     best_peer = min(peers, key=lambda p: peers[p])
     return {
         "pair": pair.label,
+        "seeds": len(seeds),
         "copied": float(np.median([mine[s]["gap_copied"] for s in seeds])),
         "more": float(np.median([mine[s]["gap_more"] for s in seeds])),
         "fresh": {
@@ -226,29 +252,33 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     first, last = min(args.fresh), max(args.fresh)
     src, more = args.source_trials, args.more
     lines = [
-        f"Median hypervolume gap on the target device in % over {args.seeds} seeds (lower is "
+        "Median hypervolume gap on the target device in % over the seeds (lower is "
         f"better): the {src} copies of a {src}-trial search of the source device, after {more} "
         f"more trials on the target, a fresh DPPSampler search of the target at {first} and "
-        f"{last} trials, and the best of {', '.join(PEERS)} at {last}.",
+        f"{last} trials, and the best of {', '.join(PEERS)} at {last}; every column of a row "
+        "from the same seeds.",
         "",
-        f"| pair | copies ({src} + 0) | retargeted ({src} + {more}) | fresh at {first} | "
+        f"| pair | seeds | copies ({src} + 0) | retargeted ({src} + {more}) | fresh at {first} | "
         f"fresh at {last} | best peer at {last} | retargeted / fresh at {first} | target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if not rows:
+        lines.append("| (no pair has a complete seed yet) | | | | | | | | |")
     for row in rows:
         ratio = row["more"] / row["fresh"][first] if row["fresh"][first] > 0 else float("nan")
         met = "met" if row["more"] <= row["fresh"][first] else "missed"
         lines.append(
-            f"| {row['pair']} | {row['copied']:.2f} | {row['more']:.2f} | "
+            f"| {row['pair']} | {row['seeds']} | {row['copied']:.2f} | {row['more']:.2f} | "
             f"{row['fresh'][first]:.2f} | {row['fresh'][last]:.2f} | "
             f"{row['peer'][1]:.2f} ({row['peer'][0]}) | {ratio:.2f} | **{met}** |"
         )
-    lines.append("")
-    lines.append(
-        "Repeated architectures among the new trials, all pairs and seeds: "
-        f"{sum(r['repeats'] for r in rows)}. Median seconds per retargeted run (source search "
-        f"and new trials): {np.median([r['seconds'] for r in rows]):.0f}."
-    )
+    if rows:
+        lines.append("")
+        lines.append(
+            "Repeated architectures among the new trials, all pairs and seeds: "
+            f"{sum(r['repeats'] for r in rows)}. Median seconds per retargeted run (source "
+            f"search and new trials): {np.median([r['seconds'] for r in rows]):.0f}."
+        )
     return "\n".join(lines) + "\n"
 
 

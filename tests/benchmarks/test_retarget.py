@@ -1,0 +1,69 @@
+"""The retarget benchmark's report: rows from the seeds that are complete, nothing run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import retarget
+from benchmarks._nb201_samplers import sampler_source_hash
+
+
+def _fresh(sampler: str, seed: int, device: str, gaps: dict[str, float]) -> dict:
+    return {
+        "kind": "nb201",
+        "dataset": "cifar10",
+        "device": device,
+        "objectives": ["error", "latency"],
+        "sampler": sampler,
+        "seed": seed,
+        "n_trials": 200,
+        "gaps": gaps,
+        "error": None,
+        "sampler_source": sampler_source_hash() if sampler == "dpp-cheap" else None,
+    }
+
+
+def _retargeted(seed: int, copied: float, more: float) -> dict:
+    return {
+        "kind": "retarget",
+        "dataset": "cifar10",
+        "source": "a",
+        "target": "b",
+        "seed": seed,
+        "copied": 100,
+        "gap_copied": copied,
+        "gap_more": more,
+        "new_repeats": 0,
+        "source_s": 10.0,
+        "more_s": 2.0,
+        "sampler_source": sampler_source_hash(),
+    }
+
+
+def test_report_only_uses_the_complete_seeds(tmp_path: Path) -> None:
+    records = [_retargeted(s, 0.5 + s, 0.1 * (s + 1)) for s in range(3)]
+    for seed in range(3):
+        records.append(_fresh("dpp-cheap", seed, "b", {"100": 0.25, "200": 0.1}))
+        for peer, gap in (("random", 0.9), ("tpe", 0.6), ("nsga2", 0.7)):
+            if (peer, seed) != ("nsga2", 2):  # seed 2 is incomplete: it is left out
+                records.append(_fresh(peer, seed, "b", {"100": 1.0, "200": gap}))
+    results = tmp_path / "r.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records))
+    output = tmp_path / "r.md"
+
+    assert (
+        retarget.main(
+            ["--seeds", "10", "--pair", "a:b", "--pair", "c:d", "--report-only"]
+            + ["--results", str(results), "--output", str(output)]
+        )
+        == 0
+    )
+
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| cifar10")]
+    # Seeds 0 and 1: copies 0.5/1.5, retargeted 0.1/0.2 (medians 1.00, 0.15); the pair c:d
+    # has no seed and no row.
+    assert rows == [
+        "| cifar10: a -> b | 2 | 1.00 | 0.15 | 0.25 | 0.10 | 0.60 (tpe) | 0.60 | **met** |"
+    ]
+    assert results.read_text().count("\n") == len(records)  # nothing was run or appended
