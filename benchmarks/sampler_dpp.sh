@@ -30,6 +30,7 @@ b)
   $PY -m benchmarks.cellspace --results runs/sampler/dpp-b.jsonl --resume --timing-samplers= \
       --seeds 1 --objectives error,latency,params --samplers dpp-pareto,dpp-cheap
   $PY -m benchmarks.retarget --seeds 10 --pair titan_rtx_1:raspi4 --pair raspi4:pixel3 \
+      --pair pixel3:eyeriss \
       --results runs/sampler/retarget.jsonl \
       --results runs/sampler/dpp-a.jsonl --results runs/sampler/dpp-a2.jsonl \
       --results runs/sampler/peers.jsonl --output runs/sampler/retarget.md
