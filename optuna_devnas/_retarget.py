@@ -16,6 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_devnas._optuna_storage import storage_of
+
 RETARGET_ATTR = "devnas:retargeted_from"
 """Trial system attribute of a copy: ``{"study": source study name, "trial": its number}``."""
 
@@ -97,7 +99,7 @@ def _check(
     constraints: Callable[[dict[str, Any]], Mapping[str, float]] | None,
 ) -> None:
     if source is target or (
-        source.study_name == target.study_name and source._storage is target._storage
+        source.study_name == target.study_name and storage_of(source) is storage_of(target)
     ):
         raise ValueError(
             f"Got the same study {source.study_name!r} as source and target, but expected "

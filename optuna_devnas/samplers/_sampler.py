@@ -25,6 +25,12 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_devnas._checks import check_positive_int
+from optuna_devnas._optuna_storage import (
+    set_trial_system_attr,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+)
 from optuna_devnas.samplers._cells import CellPlanner, canonical_cell, cell_distributions
 from optuna_devnas.samplers._encoding import ParamEncoding, params_key
 from optuna_devnas.samplers._generic import GenericPlanner
@@ -201,7 +207,7 @@ class DPPSampler(BaseSampler):
         with self._lock:
             choice = self._propose(study, trial, set(fixed))
             if choice is not None:
-                self._proposals[trial._trial_id] = choice.params
+                self._proposals[trial_id_of(trial)] = choice.params
 
     def sample_independent(
         self,
@@ -211,7 +217,7 @@ class DPPSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         with self._lock:
-            params = self._proposals.get(trial._trial_id)
+            params = self._proposals.get(trial_id_of(trial))
         if params is not None and param_name in params:
             value = params[param_name]
             if ParamEncoding({param_name: param_distribution}).contains({param_name: value}):
@@ -235,7 +241,7 @@ class DPPSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         with self._lock:
-            self._proposals.pop(trial._trial_id, None)
+            self._proposals.pop(trial_id_of(trial), None)
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # -- proposals ---------------------------------------------------------------------------
@@ -253,7 +259,7 @@ class DPPSampler(BaseSampler):
         while True:
             trials = [
                 t
-                for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+                for t in storage_of(study).get_all_trials(study_id_of(study), deepcopy=False)
                 if t.number != trial.number
             ]
             rng = np.random.default_rng(None if self._seed is None else (self._seed, trial.number))
@@ -292,7 +298,7 @@ class DPPSampler(BaseSampler):
 
     def _planner(self, study: Study, signs: tuple[float, ...]) -> _Planners:
         """This process's planners for the study (caches of fitted models, never state)."""
-        planner = self._planners.get((study._study_id, signs))
+        planner = self._planners.get((study_id_of(study), signs))
         if planner is None:
             ranker = Ranker(selection=self._selection, cheap=self._cheap, signs=signs)
             planner = _Planners(
@@ -303,7 +309,7 @@ class DPPSampler(BaseSampler):
                     max_candidates=self._max_candidates,
                 ),
             )
-            self._planners[(study._study_id, signs)] = planner
+            self._planners[(study_id_of(study), signs)] = planner
         return planner
 
     def _wait_for_rivals(self, study: Study, waited: float, rng: np.random.Generator) -> bool:
@@ -333,19 +339,18 @@ class DPPSampler(BaseSampler):
     @staticmethod
     def _record(study: Study, trial: FrozenTrial, choice: Choice, space: CellSpace | None) -> None:
         """Write the claimed choice to the trial's system attributes (state lives in storage)."""
-        storage = study._storage
-        storage.set_trial_system_attr(trial._trial_id, STAGE_KEY, choice.stage)
+        set_trial_system_attr(study, trial, STAGE_KEY, choice.stage)
         if choice.ahead:
-            storage.set_trial_system_attr(trial._trial_id, AHEAD_KEY, True)
-        storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, choice.params)
+            set_trial_system_attr(study, trial, AHEAD_KEY, True)
+        set_trial_system_attr(study, trial, PARAMS_KEY, choice.params)
         architecture = space.from_params(choice.params).to_dict() if space else choice.params
-        storage.set_trial_system_attr(trial._trial_id, ARCHITECTURE_KEY, architecture)
+        set_trial_system_attr(study, trial, ARCHITECTURE_KEY, architecture)
         prediction = None
         if choice.prediction is not None:
             prediction = {
                 str(i): {"mean": mean, "std": std} for i, (mean, std) in choice.prediction.items()
             }
-        storage.set_trial_system_attr(trial._trial_id, PREDICTION_KEY, prediction)
+        set_trial_system_attr(study, trial, PREDICTION_KEY, prediction)
 
     def _hold_fixed(
         self,
@@ -357,19 +362,18 @@ class DPPSampler(BaseSampler):
         """Record a fixed-parameter trial's architecture as its claim (stage attrs kept)."""
         fixed = trial.system_attrs.get("fixed_params") or {}
         params = {n: v for n, v in fixed.items() if n in distributions}
-        storage = study._storage
         key = params_key(params)
         # A claim without a time beats every rival's (``_beats``): a trial with fixed
         # parameters cannot yield, so a rival that claimed them too must.
-        storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": None})
-        storage.set_trial_system_attr(trial._trial_id, PARAMS_KEY, params)
+        set_trial_system_attr(study, trial, CLAIM_KEY, {"key": key, "time": None})
+        set_trial_system_attr(study, trial, PARAMS_KEY, params)
         architecture: dict[str, Any] = params
         if space is not None:
             try:
                 architecture = space.from_params(params).to_dict()
             except ValueError:
                 pass
-        storage.set_trial_system_attr(trial._trial_id, ARCHITECTURE_KEY, architecture)
+        set_trial_system_attr(study, trial, ARCHITECTURE_KEY, architecture)
 
     def _claim(
         self,
@@ -388,19 +392,18 @@ class DPPSampler(BaseSampler):
         whose time is later took it after its first write was visible, so it sees the other's
         complete claim and yields: no two trials keep the same key.
         """
-        storage = study._storage
         for choice in choices:
             key = choice.key
-            storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": None})
+            set_trial_system_attr(study, trial, CLAIM_KEY, {"key": key, "time": None})
             now = time.time()
-            storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, {"key": key, "time": now})
+            set_trial_system_attr(study, trial, CLAIM_KEY, {"key": key, "time": now})
             if not any(
                 _beats(other, key, now, trial.number, distributions, canonical)
-                for other in storage.get_all_trials(study._study_id, deepcopy=False)
+                for other in storage_of(study).get_all_trials(study_id_of(study), deepcopy=False)
                 if other.number != trial.number
             ):
                 return choice
-        storage.set_trial_system_attr(trial._trial_id, CLAIM_KEY, None)
+        set_trial_system_attr(study, trial, CLAIM_KEY, None)
         return None
 
     def _warn_once(self, topic: str, message: str) -> None:
