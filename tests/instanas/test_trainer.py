@@ -30,7 +30,7 @@ def searched(
         tiny,
         pretrain_epochs=PRETRAIN_EPOCHS,
         search_epochs=SEARCH_EPOCHS,
-        finetune_epochs=0,
+        finetune_epochs=1,
         controller_lr=0.01,
         batch_size=32,
         upper_start=0.5,
@@ -64,10 +64,12 @@ def test_several_children_serve_the_validation_set(
 def test_result_reports_what_was_trained(
     searched: InstaNASResult, digits: TensorData, fixed_table: OptionLatencyTable
 ) -> None:
+    # Judged after fine-tuning: the search's entropy bonus keeps the greedy children it ends
+    # with undecided, and the fine-tune epoch trains the meta-graph on them.
     assert searched.val_error < 0.5  # chance is 0.9
     assert [record["phase"] for record in searched.history] == ["pretrain"] * PRETRAIN_EPOCHS + [
         "search"
-    ] * SEARCH_EPOCHS
+    ] * SEARCH_EPOCHS + ["finetune"]
     assert searched.history[-1]["val_error"] == searched.val_error
     with torch.no_grad():
         policy = searched.network.policy(digits.val_x)
