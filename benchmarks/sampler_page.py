@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+import gzip
 import json
 from pathlib import Path
 import platform
@@ -133,12 +134,14 @@ TIMING = Section(
 
 
 def _load(folder: Path) -> list[dict[str, Any]]:
+    """Every record of ``folder/*.jsonl`` and of the gzipped copies committed beside them."""
     records = []
-    for path in sorted(folder.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
+    for path in sorted([*folder.glob("*.jsonl"), *folder.glob("*.jsonl.gz")]):
+        text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else None
+        for line in (text if text is not None else path.read_text()).splitlines():
             if line.strip():
                 record = json.loads(line)
-                record["_file"] = path.name
+                record["_file"] = path.name.removesuffix(".gz")
                 records.append(record)
     return records
 
@@ -285,13 +288,40 @@ def scripts_text() -> str:
     return "\n".join(parts)
 
 
+def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) -> int:
+    """Replace the ``## `` sections of ``output`` whose title contains ``only``."""
+    chosen = [section for section in SECTIONS if only in section.title]
+    if not chosen:
+        raise SystemExit(f"Got --only={only!r}, but no section title contains it.")
+    page = output.read_text()
+    for section in chosen:
+        head = f"## {section.title}\n"
+        start = page.find(head)
+        if start < 0:
+            raise SystemExit(f"{output} has no section {section.title!r}: write it whole first.")
+        end = page.find("\n## ", start + len(head))
+        end = len(page) if end < 0 else end + 1
+        page = page[:start] + section_text(section, records).rstrip("\n") + "\n\n" + page[end:]
+    output.write_text(page)
+    print(f"rewrote {len(chosen)} section(s) of {output} from {len(records)} runs")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="runs/sampler", help="folder of *.jsonl results")
     parser.add_argument("--real-training", help="markdown written by benchmarks.real_training")
     parser.add_argument("--output", default="docs/benchmarks-sampler.md")
+    parser.add_argument(
+        "--only",
+        help="rewrite only the sections whose title contains this text (e.g. CellSpace) and "
+        "keep the rest of --output as it is, for results rerun after a change that cannot "
+        "move the others",
+    )
     args = parser.parse_args(argv)
     records = _load(Path(args.results))
+    if args.only:
+        return _rewrite_sections(Path(args.output), args.only, records)
     parts = [INTRO, scripts_text()]
     versions = sorted(
         {(r.get("sampler_source") or "") for r in records if r.get("sampler_source")}

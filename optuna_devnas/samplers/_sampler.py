@@ -84,8 +84,10 @@ class DPPSampler(BaseSampler):
     a surrogate predicts to be Pareto-optimal over accuracy and exactly computed device cost.
 
     With an objective that calls :meth:`optuna_devnas.CellSpace.suggest`, the sampler runs
-    these stages: stage 1 trains every one-layer cell, stage ``s`` trains the ``k`` children of
-    the trained ``(s - 1)``-layer cells that the acquisition ranks best, and after the last
+    these stages: stage 1 trains every one-layer cell, stage ``s`` trains the ``k`` cells that
+    the acquisition ranks best among the children of the trained ``(s - 1)``-layer cells and
+    what earlier stages left untrained (so no stage is spent on depth that cannot pay), and
+    after the last
     stage the search goes on over one-layer changes of the Pareto set. In any other search
     space it scores one-parameter changes of the Pareto set and random points (the whole
     space when it has at most 20,000 points) after ``n_startup_trials`` spread-out trials.

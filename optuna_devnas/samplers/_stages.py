@@ -7,7 +7,10 @@ computes the same candidates.
 - Stage 1 trains every one-layer cell (DPP-Net, Dong et al. ECCV 2018, section 3.2).
 - Stage ``s`` for ``1 < s <= max_layers`` chooses among the children (one appended layer) of
   the usable ``(s - 1)``-layer cells trained so far: the parents were selected by the stages
-  before, so this is DPP-Net's "expand the selected cells".
+  before, so this is DPP-Net's "expand the selected cells". The children of shorter usable
+  cells that no stage trained stay candidates too: a stage ranks them beside its own, so a
+  deeper stage whose children cannot improve the front spends its trials where they can
+  (DPP-Net's fixed depth schedule would spend them on the deeper cells regardless).
 - After the last stage the search goes on over the one-layer changes (append, remove the last
   layer, replace one layer) of the current Pareto set, so any trial budget is used.
 """
@@ -18,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from optuna_devnas.samplers._pareto import Maximized, pareto_mask
-from optuna_devnas.spaces import Architecture, CellSpace, choices_at
+from optuna_devnas.spaces import IDENTITY, Architecture, CellSpace, choices_at
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,29 @@ def stage_candidates(
     if stage == 1:
         return _unique(space.initial())
     if stage <= space.max_layers:
-        parents = _unique(
-            o.architecture for o in outcomes if o.usable and o.architecture.n_layers == stage - 1
-        )
-        if parents:
-            return _unique(child for parent in parents for child in parent.children())
+        trained = _unique(o.architecture for o in outcomes if o.usable)
+        if any(a.n_layers == stage - 1 for a in trained):
+            # ``a-identity`` is a trained cell one layer longer (it builds ``a``'s network), so
+            # its children (``a-identity-conv3x3``) belong to the stage after ``a``'s children.
+            usable = trained + [p for p in (_padded(space, a) for a in trained) if p is not None]
+            parents = [a for a in usable if a.n_layers == stage - 1]
+            # The stage's own children first, then those earlier stages left untrained.
+            shorter = sorted(
+                (a for a in usable if a.n_layers < stage - 1), key=lambda a: -a.n_layers
+            )
+            return _unique(child for parent in parents + shorter for child in parent.children())
         # No usable cell of ``stage - 1`` layers (all failed or infeasible): grow the Pareto set
         # by one-layer changes instead, as after the last stage.
     return _unique(
         neighbour for parent in pareto_set(outcomes) for neighbour in neighbours(space, parent)
     )
+
+
+def _padded(space: CellSpace, arch: Architecture) -> Architecture | None:
+    """``arch`` with a trailing ``identity`` when the next position takes one, else ``None``."""
+    if arch.n_layers >= space.max_layers or IDENTITY not in choices_at(arch.n_layers):
+        return None
+    return arch.with_layers((*arch.layers, IDENTITY))
 
 
 def _unique(archs: Iterable[Architecture]) -> list[Architecture]:

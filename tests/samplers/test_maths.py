@@ -91,6 +91,28 @@ def test_stage_candidates_grow_usable_parents_only() -> None:
     assert len(after) == 3 + 5  # Three appended normalizations, five other convolutions.
 
 
+def test_stage_candidates_keep_untrained_shorter_children_and_grow_through_identity() -> None:
+    space = CellSpace(max_layers=4)
+    first = list(space.initial())
+    parent = space.architecture(["conv1x1", "bn_relu"])
+    outcomes = [_stages.Outcome(a, 1, (1.0, 1.0), True) for a in first]
+    outcomes.append(_stages.Outcome(parent, 2, (2.0, 0.5), True))
+    candidates = _stages.stage_candidates(space, 3, outcomes)
+    # The stage's own children come first, in order.
+    assert candidates[: len(parent.children())] == list(parent.children())
+    # A two-layer child that stage 2 left untrained stays a candidate of stage 3.
+    assert space.architecture(["conv3x3", "bn"]) in candidates
+    # ``conv1x1-identity`` builds the trained ``conv1x1``: its children are offered too.
+    assert space.architecture(["conv1x1", "identity", "conv3x3"]) in candidates
+    # Nothing longer than the stage, and every candidate is canonical.
+    assert max(a.n_layers for a in candidates) == 3
+    assert all(a == a.canonical() for a in candidates)
+    # Without usable cells of two layers the stage grows the Pareto set instead.
+    fallback = _stages.stage_candidates(space, 3, outcomes[:-1])
+    front = _stages.pareto_set(outcomes[:-1])
+    assert set(fallback) == {n.canonical() for a in front for n in _stages.neighbours(space, a)}
+
+
 def test_pareto_set_reads_values_as_maximized() -> None:
     # One sign convention (``_pareto``): A is larger in every objective, so it alone is the
     # front; read as minimized values, B and C would be (the front-direction bug).
