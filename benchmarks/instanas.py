@@ -42,6 +42,7 @@ import torch
 from torch import nn
 import torchvision
 
+from benchmarks._pages import write_results
 from optuna_devnas.data import TensorData, load_data, load_fashion_mnist
 from optuna_devnas.instanas import (
     ChildEvaluation,
@@ -56,7 +57,6 @@ from optuna_devnas.instanas import (
 )
 from optuna_devnas.objectives._timing import CLOCKS
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 Key = tuple[str, int]  # (network, seed)
 
 
@@ -261,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.output:
-        write_results(Path(args.output), text)
+        write_results(Path(args.output), text, title="Benchmark: InstaNAS vs MobileNetV2")
     return 0
 
 
@@ -487,20 +487,6 @@ def controller_report(studies: dict[Key, ControllerStudy], latency: dict[Key, fl
 
 def results_names(results: dict[Key, InstaNASResult]) -> list[str]:
     return list(dict.fromkeys(name for name, _ in results))
-
-
-def write_results(path: Path, text: str) -> None:
-    block = f"{START}\n{text}\n{END}"
-    if path.exists():
-        current = path.read_text(encoding="utf-8")
-        if START in current and END in current:
-            head, rest = current.split(START, 1)
-            _, tail = rest.split(END, 1)
-            path.write_text(head + block + tail, encoding="utf-8")
-            return
-        path.write_text(current.rstrip() + "\n\n" + block + "\n", encoding="utf-8")
-        return
-    path.write_text("# Benchmark: InstaNAS vs MobileNetV2\n\n" + block + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

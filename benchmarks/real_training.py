@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 import random
+import sys
 import time
 from typing import Any
 
@@ -40,6 +42,7 @@ import optuna
 import torch
 
 from benchmarks._nb201_table import normalized_hypervolume
+from benchmarks._pages import write_results
 from optuna_devnas.data import load_fashion_mnist
 from optuna_devnas.objectives import ValidationError, measure_latency
 from optuna_devnas.spaces import Architecture, CellSpace, condense
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-layers", type=int, default=4, help="CellSpace(max_layers=...)")
     parser.add_argument("--cache", help="JSON-lines memo of trained errors, shared by runs")
     parser.add_argument("--output", help="write the markdown table here")
+    parser.add_argument("--records", help="append each run (values, architectures) as JSON lines")
     parser.add_argument("--data", default="digits", choices=("digits", "fashion_mnist"))
     parser.add_argument(
         "--train-size", type=int, default=5000, help="Fashion-MNIST training images kept"
@@ -214,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     started = time.perf_counter()
     space = CellSpace(max_layers=args.max_layers)
@@ -245,17 +250,53 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     text = (
-        f"Data: {label}. {args.trials} trials x {args.seeds} seeds, {args.epochs} epochs per "
+        f"Command: `{' '.join(['python -m benchmarks.real_training', *(argv or sys.argv[1:])])}`"
+        f"\n\nMachine: {os.cpu_count()} cores, torch {torch.__version__}, one torch thread; "
+        f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after (1-minute)."
+        f"\n\nData: {label}. {args.trials} trials x {args.seeds} seeds, {args.epochs} epochs per "
         "training; "
         f"reference point: error {reference[0]}, latency {reference[1] * 1e3:.3f} ms, "
-        f"{reference[2]:.0f} parameters; {error.trained} trainings, "
-        f"{time.perf_counter() - started:.0f} s in all.\n\n" + markdown(records, reference)
+        f"{reference[2]:.0f} parameters; {error.trained} trainings in this run (the rest read "
+        f"from --cache), {time.perf_counter() - started:.0f} s in all.\n\n"
+        + markdown(records, reference)
+        + "\n"
+        + verdict(records, reference)
     )
     print(text)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+        write_results(Path(args.output), text, title="Benchmark: DPPSampler with real training")
+    if args.records:
+        with open(args.records, "a") as f:
+            for record in records:
+                f.write(json.dumps({"label": label, "reference": reference.tolist(), **record}))
+                f.write("\n")
     return 0
+
+
+def verdict(records: list[dict[str, Any]], reference: np.ndarray) -> str:
+    """Per seed: is DPPSampler's hypervolume ahead of every other sampler's?"""
+    lower = np.zeros(3)
+    by_seed: dict[int, dict[str, float]] = {}
+    for r in records:
+        hv = normalized_hypervolume(np.array(r["values"]), lower, reference, reference=1.0)
+        by_seed.setdefault(r["seed"], {})[r["sampler"]] = hv
+    lines = []
+    ahead = 0
+    for seed, hvs in sorted(by_seed.items()):
+        if "dpp" not in hvs or len(hvs) < 2:
+            continue
+        others = {k: v for k, v in hvs.items() if k != "dpp"}
+        best = max(others, key=lambda k: others[k])
+        won = hvs["dpp"] > others[best]
+        ahead += won
+        lines.append(
+            f"- seed {seed}: DPPSampler {hvs['dpp']:.4f}, best other {LABELS[best]} "
+            f"{others[best]:.4f}: {'ahead' if won else 'not ahead'}"
+        )
+    if not lines:
+        return ""
+    lines.append(f"\nDPPSampler ahead of every other sampler on {ahead} of {len(lines)} seeds.")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
