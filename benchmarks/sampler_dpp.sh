@@ -21,14 +21,12 @@ a)
       --timing-samplers dpp-cheap --timing-trials 500
   $PY -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 10 --samplers dpp-cheap
   $PY -m benchmarks.cellspace $R --seeds 3 --objectives error,latency \
-      --samplers dpp-cheap,dpp-pareto
+      --objectives error,latency,params --samplers dpp-cheap,dpp-pareto
   $PY -m benchmarks.nb201 $R --problem $C100 --seeds 5 --samplers dpp-cheap
   ;;
 b)
   $PY -m benchmarks.nb201 --results runs/sampler/dpp-a2.jsonl --resume --timing-samplers= \
       --problem cifar10:raspi4 --seeds 20 --first-seed 10 --samplers dpp-cheap
-  $PY -m benchmarks.cellspace --results runs/sampler/dpp-b.jsonl --resume --timing-samplers= \
-      --seeds 1 --objectives error,latency,params --samplers dpp-pareto,dpp-cheap
   $PY -m benchmarks.retarget --seeds 10 --pair titan_rtx_1:raspi4 --pair raspi4:pixel3 \
       --pair pixel3:eyeriss \
       --results runs/sampler/retarget.jsonl \

@@ -282,10 +282,20 @@ def scripts_text() -> str:
         ]
     parts += [
         "then `.venv/bin/python -m benchmarks.sampler_page` writes this page (and reads",
-        "`runs/sampler/retarget.md`, which the retarget benchmark writes).",
+        "`runs/sampler/retarget.md`, which the retarget benchmark writes). The records of the",
+        "sections rerun most recently are committed, gzipped, in `benchmarks/results/sampler/`:",
+        "`.venv/bin/python -m benchmarks.sampler_page --results benchmarks/results/sampler",
+        "--only CellSpace` rewrites those sections from them (and this one), keeping the rest.",
         "",
     ]
     return "\n".join(parts)
+
+
+def _provenance(records: list[dict[str, Any]]) -> str:
+    return (
+        f"\nPython {platform.python_version()}; {len(records)} runs read for this page's last "
+        "rewrite; each section names the DPPSampler source hashes of its own runs.\n"
+    )
 
 
 def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) -> int:
@@ -294,14 +304,17 @@ def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) ->
     if not chosen:
         raise SystemExit(f"Got --only={only!r}, but no section title contains it.")
     page = output.read_text()
-    for section in chosen:
-        head = f"## {section.title}\n"
+    # The scripts are always current: their section is rewritten with the chosen ones.
+    texts = {"How to reproduce": scripts_text() + _provenance(records)}
+    texts.update({section.title: section_text(section, records) for section in chosen})
+    for title, text in texts.items():
+        head = f"## {title}\n"
         start = page.find(head)
         if start < 0:
-            raise SystemExit(f"{output} has no section {section.title!r}: write it whole first.")
+            raise SystemExit(f"{output} has no section {title!r}: write it whole first.")
         end = page.find("\n## ", start + len(head))
         end = len(page) if end < 0 else end + 1
-        page = page[:start] + section_text(section, records).rstrip("\n") + "\n\n" + page[end:]
+        page = page[:start] + text.rstrip("\n") + "\n\n" + page[end:]
     output.write_text(page)
     print(f"rewrote {len(chosen)} section(s) of {output} from {len(records)} runs")
     return 0
@@ -323,13 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         return _rewrite_sections(Path(args.output), args.only, records)
     parts = [INTRO, scripts_text()]
-    versions = sorted(
-        {(r.get("sampler_source") or "") for r in records if r.get("sampler_source")}
-    )
-    parts.append(
-        f"Python {platform.python_version()}; {len(records)} runs recorded; DPPSampler source "
-        f"hashes in these records: {', '.join(versions) or '-'}.\n"
-    )
+    parts[-1] += _provenance(records)
     parts += [section_text(section, records) for section in SECTIONS]
     parts.append(timing_text(records))
     retarget = Path(args.results) / "retarget.md"
