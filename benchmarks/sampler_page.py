@@ -301,12 +301,15 @@ def _provenance(records: list[dict[str, Any]]) -> str:
 def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) -> int:
     """Replace the ``## `` sections of ``output`` whose title contains ``only``."""
     chosen = [section for section in SECTIONS if only in section.title]
-    if not chosen:
+    timing = only in TIMING.title
+    if not chosen and not timing:
         raise SystemExit(f"Got --only={only!r}, but no section title contains it.")
     page = output.read_text()
     # The scripts are always current: their section is rewritten with the chosen ones.
     texts = {"How to reproduce": scripts_text() + _provenance(records)}
     texts.update({section.title: section_text(section, records) for section in chosen})
+    if timing:
+        texts[TIMING.title] = timing_text(records)
     for title, text in texts.items():
         head = f"## {title}\n"
         start = page.find(head)
@@ -316,7 +319,7 @@ def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) ->
         end = len(page) if end < 0 else end + 1
         page = page[:start] + text.rstrip("\n") + "\n\n" + page[end:]
     output.write_text(page)
-    print(f"rewrote {len(chosen)} section(s) of {output} from {len(records)} runs")
+    print(f"rewrote {len(texts) - 1} section(s) of {output} from {len(records)} runs")
     return 0
 
 
