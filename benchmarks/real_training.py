@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         "training; "
         f"reference point: error {reference[0]}, latency {reference[1] * 1e3:.3f} ms, "
         f"{reference[2]:.0f} parameters; {error.trained} trainings in this run (the rest read "
-        f"from --cache), {time.perf_counter() - started:.0f} s in all.\n\n"
+        f"from `--cache`), {time.perf_counter() - started:.0f} s in all.\n\n"
         + markdown(records, reference)
         + "\n"
         + verdict(records, reference)
