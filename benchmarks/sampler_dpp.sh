@@ -17,8 +17,8 @@ a)
   $PY -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 5 --budgets 25,50 \
       --samplers dpp-cheap
   $PY -m benchmarks.nb201 --results runs/sampler/timing.jsonl --resume \
-      --problem cifar10:raspi4 --seeds 1 --budgets 200,500 --samplers dpp-cheap \
-      --timing-samplers dpp-cheap --timing-trials 500
+      --problem cifar10:raspi4 --seeds 1 --budgets 200,500,1000 --samplers dpp-cheap \
+      --timing-samplers dpp-cheap --timing-trials 1000
   $PY -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 10 --samplers dpp-cheap
   $PY -m benchmarks.cellspace $R --seeds 3 --objectives error,latency \
       --objectives error,latency,params --samplers dpp-cheap,dpp-pareto

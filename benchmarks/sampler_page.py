@@ -235,6 +235,14 @@ def timing_text(records: list[dict[str, Any]]) -> str:
                     if n == 500
                     else f"At {n} trials: {a:.2f} s against {b:.2f} s (ratio {a / b:.2f})."
                 )
+    growth = []
+    for record in sorted(mine, key=lambda r: r["sampler"]):
+        if len(record["cpu"]) >= 1000:
+            ratio = np.mean(record["cpu"][950:1000]) / np.mean(record["cpu"][450:500])
+            growth.append(f"{LABELS[record['sampler']]} x{ratio:.1f} (as n^{np.log2(ratio):.1f})")
+    if growth:
+        growth_text = ", ".join(growth)
+        lines += ["", f"Growth of the time per trial from 500 to 1,000 trials: {growth_text}."]
     lines.append("")
     return "\n".join(lines)
 

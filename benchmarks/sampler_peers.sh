@@ -15,5 +15,5 @@ $PY -m benchmarks.cellspace $R --seeds 20 --objectives error,latency \
     --objectives error,latency,params --samplers random,tpe,nsga2
 $PY -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers random,tpe,nsga2
 $PY -m benchmarks.nb201 --results runs/sampler/timing.jsonl --resume \
-    --problem cifar10:raspi4 --seeds 1 --budgets 200,500 --samplers gp \
-    --timing-samplers gp --timing-trials 500
+    --problem cifar10:raspi4 --seeds 1 --budgets 200,500,1000 --samplers gp \
+    --timing-samplers gp --timing-trials 1000
