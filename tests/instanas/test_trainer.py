@@ -9,7 +9,11 @@ import torch
 from optuna_devnas.data import TensorData
 from optuna_devnas.instanas import InstaNAS, InstaNASConfig, InstaNASResult, OptionLatencyTable
 
-SEARCH_EPOCHS = 3
+SEARCH_EPOCHS = 5
+# Five search epochs, not three: with the entropy bonus summed per image the reward first
+# wanders, then climbs. After three epochs it had risen on an Intel Xeon but not on an AMD EPYC
+# (3.43, 3.72, 3.45); after four or five it climbs on both (AMD EPYC, 448-576 images: last
+# epoch 1.8-3.3x the first, Welch t 8.6-11).
 # Three pretraining epochs, not two: after two the search ended mid-descent (0.90, 0.78, then
 # 0.87, 0.62, 0.56 on one machine, below 0.5 on another: CPUs' float paths differ); after
 # three it ends near 0.2.
