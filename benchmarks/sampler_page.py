@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._cellspace_problem import DEFAULT_TABLE as CELLSPACE_TABLE
 from benchmarks._nb201_report import best_peers, gap_summary, markdown
 from benchmarks._nb201_run import problem_for, time_at
 from benchmarks._nb201_samplers import LABELS
+from benchmarks._nb201_table import DEFAULT_TABLE as NB201_TABLE
 
 C10 = ("nb201", "cifar10", "raspi4")
 C100 = ("nb201", "cifar100", "hwnb360_c100_pixel_litert_lat_ms_median")
@@ -137,8 +139,8 @@ def _load(folder: Path) -> list[dict[str, Any]]:
     """Every record of ``folder/*.jsonl`` and of the gzipped copies committed beside them."""
     records = []
     for path in sorted([*folder.glob("*.jsonl"), *folder.glob("*.jsonl.gz")]):
-        text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else None
-        for line in (text if text is not None else path.read_text()).splitlines():
+        raw = path.read_bytes()
+        for line in (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode().splitlines():
             if line.strip():
                 record = json.loads(line)
                 record["_file"] = path.name.removesuffix(".gz")
@@ -165,6 +167,19 @@ def _latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(best.values())
 
 
+def _table_of(record: dict[str, Any]) -> str:
+    """The table a record was run on; where that path is gone, the table of that name here.
+
+    Records keep the path of the working copy that ran them (often a worktree since deleted),
+    and committed records must still find their table in any clone.
+    """
+    path = Path(record["table"])
+    if path.is_file():
+        return str(path)
+    default = CELLSPACE_TABLE if record.get("kind") == "cellspace" else NB201_TABLE
+    return str(default.parent / path.name)
+
+
 def section_text(section: Section, records: list[dict[str, Any]]) -> str:
     mine = _latest(
         [
@@ -177,7 +192,7 @@ def section_text(section: Section, records: list[dict[str, Any]]) -> str:
     if not mine:
         return "\n".join([*lines, "Not measured yet.", ""])
     kind, dataset, device = section.problem
-    problem = problem_for(mine[0]["table"], dataset, device, section.objectives, kind)
+    problem = problem_for(_table_of(mine[0]), dataset, device, section.objectives, kind)
     lines.append(
         f"True front: {len(problem.front)} architectures of {len(problem.values)}. "
         "DPPSampler's source hash: "

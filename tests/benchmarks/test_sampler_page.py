@@ -26,7 +26,10 @@ def test_only_rewrites_the_chosen_sections_from_gzipped_records(tmp_path: Path) 
     assert whole.count("Not measured yet.") == len(sampler_page.SECTIONS) - 1 + 1
     # The records go into the gzipped form the repository commits; the NB201 sections, which
     # these records do not cover, must be kept as they are.
-    (results / "runs.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    # Records keep the table path of the copy that ran them, which may be gone.
+    moved = plain.read_text().replace(str(DEFAULT_TABLE), f"/gone/{DEFAULT_TABLE.name}")
+    assert "/gone/" in moved
+    (results / "runs.jsonl.gz").write_bytes(gzip.compress(moved.encode()))
     plain.unlink()
     marker = "A line the rewrite must keep.\n"
     page.write_text(whole.replace("Not measured yet.\n", marker, 1))
