@@ -87,10 +87,10 @@ class DPPSampler(BaseSampler):
     these stages: stage 1 trains every one-layer cell, stage ``s`` trains the ``k`` cells that
     the acquisition ranks best among the children of the trained ``(s - 1)``-layer cells and
     what earlier stages left untrained (so no stage is spent on depth that cannot pay), and
-    after the last
-    stage the search goes on over one-layer changes of the Pareto set. In any other search
-    space it scores one-parameter changes of the Pareto set and random points (the whole
-    space when it has at most 20,000 points) after ``n_startup_trials`` spread-out trials.
+    after the last stage the search goes on over one-layer changes of the Pareto set. In any
+    other search space it scores one-parameter changes of the Pareto set and random points
+    (the whole space when it has at most 20,000 points) after ``n_startup_trials`` spread-out
+    trials.
     Parameters it does not model go to ``independent_sampler``.
 
     All state lives in the study's storage (trial system attributes ``DPPSampler:stage``,

@@ -10,7 +10,9 @@ computes the same candidates.
   before, so this is DPP-Net's "expand the selected cells". The children of shorter usable
   cells that no stage trained stay candidates too: a stage ranks them beside its own, so a
   deeper stage whose children cannot improve the front spends its trials where they can
-  (DPP-Net's fixed depth schedule would spend them on the deeper cells regardless).
+  (DPP-Net's fixed depth schedule would spend them on the deeper cells regardless). A trained
+  ``a`` also stands for ``a-identity``, the same network one layer longer, so cells with an
+  inner ``identity`` (``a-identity-conv3x3``) are grown too.
 - After the last stage the search goes on over the one-layer changes (append, remove the last
   layer, replace one layer) of the current Pareto set, so any trial budget is used.
 """
