@@ -1,8 +1,8 @@
 """Write ``docs/benchmarks-sampler.md`` from the results files of the sampler benchmarks.
 
 The page holds the current results only: every table is computed here from the JSON-lines
-records that ``benchmarks/nb201.py`` and ``benchmarks/cellspace.py`` appended (and the markdown
-``benchmarks/real_training.py`` wrote), beside the commands that made them. Each target the
+records that ``benchmarks/nb201.py`` and ``benchmarks/cellspace.py`` appended, beside the
+commands that made them. Each target the
 issues set is judged from the same records and printed as met or missed.
 
 Usage (from the repository root, after the commands printed in the page)::
@@ -31,6 +31,8 @@ from benchmarks._nb201_table import DEFAULT_TABLE as NB201_TABLE
 
 C10 = ("nb201", "cifar10", "raspi4")
 C100 = ("nb201", "cifar100", "hwnb360_c100_pixel_litert_lat_ms_median")
+C10_TITAN = ("nb201", "cifar10", "titan_rtx_1")
+IN16_PIXEL3 = ("nb201", "imagenet16-120", "pixel3")
 CELLS = ("cellspace", "digits", "latency_ms")
 TWO = ("error", "latency")
 THREE = ("error", "latency", "params")
@@ -107,6 +109,20 @@ SECTIONS = (
     Section(
         "NAS-Bench-201, CIFAR-100 vs Pixel (LiteRT) vs parameters, three objectives",
         C100,
+        THREE,
+        (25, 50, 100, 200),
+        (Target("dpp-cheap", 50, peer_budget=200),),
+    ),
+    Section(
+        "NAS-Bench-201, CIFAR-10 vs Titan RTX vs parameters, three objectives",
+        C10_TITAN,
+        THREE,
+        (25, 50, 100, 200),
+        (Target("dpp-cheap", 50, peer_budget=200),),
+    ),
+    Section(
+        "NAS-Bench-201, ImageNet16-120 vs Pixel 3 vs parameters, three objectives",
+        IN16_PIXEL3,
         THREE,
         (25, 50, 100, 200),
         (Target("dpp-cheap", 50, peer_budget=200),),
@@ -333,13 +349,22 @@ def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) ->
     texts.update({section.title: section_text(section, records) for section in chosen})
     if timing:
         texts[TIMING.title] = timing_text(records)
+    titles = [section.title for section in SECTIONS]
     for title, text in texts.items():
         head = f"## {title}\n"
         start = page.find(head)
-        if start < 0:
-            raise SystemExit(f"{output} has no section {title!r}: write it whole first.")
-        end = page.find("\n## ", start + len(head))
-        end = len(page) if end < 0 else end + 1
+        if start >= 0:
+            end = page.find("\n## ", start + len(head))
+            end = len(page) if end < 0 else end + 1
+        else:
+            # A section new to SECTIONS goes after the nearest one before it that the page has.
+            index = titles.index(title) if title in titles else 0
+            before = [t for t in titles[:index] if f"## {t}\n" in page]
+            if not before:
+                raise SystemExit(f"{output} has no section {title!r}: write it whole first.")
+            after = page.find(f"## {before[-1]}\n")
+            start = page.find("\n## ", after + 1)
+            start = end = len(page) if start < 0 else start + 1
         page = page[:start] + text.rstrip("\n") + "\n\n" + page[end:]
     output.write_text(page)
     print(f"rewrote {len(texts) - 1} section(s) of {output} from {len(records)} runs")
@@ -349,7 +374,6 @@ def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="runs/sampler", help="folder of *.jsonl results")
-    parser.add_argument("--real-training", help="markdown written by benchmarks.real_training")
     parser.add_argument("--output", default="docs/benchmarks-sampler.md")
     parser.add_argument(
         "--only",
@@ -374,17 +398,6 @@ def main(argv: list[str] | None = None) -> int:
             "[retarget.md](retarget.md).",
             "",
             retarget.read_text(),
-        ]
-    if args.real_training and Path(args.real_training).is_file():
-        parts += [
-            "## Real training: CellSpace on digits, three objectives",
-            "",
-            "```",
-            "python -m benchmarks.real_training --trials 60 --seeds 3 \\",
-            "    --cache runs/sampler/digits_errors.jsonl --output runs/sampler/real.md",
-            "```",
-            "",
-            Path(args.real_training).read_text(),
         ]
     text = "\n".join(parts).rstrip("\n") + "\n"
     Path(args.output).write_text(text)

@@ -40,3 +40,14 @@ def test_only_rewrites_the_chosen_sections_from_gzipped_records(tmp_path: Path) 
     assert "## Time per trial" in after and after.endswith("\n")
     with pytest.raises(SystemExit, match="no section title contains"):
         sampler_page.main([f"--results={results}", f"--output={page}", "--only=nothing"])
+    # A section new to SECTIONS (here: cut from the page) goes in after the one before it.
+    title = "## CellSpace on digits: validation error vs measured latency vs parameters\n"
+    start = after.index(title)
+    end = after.index("\n## ", start) + 1
+    page.write_text(after[:start] + after[end:])
+    argv = [f"--results={results}", f"--output={page}", "--only=latency vs parameters"]
+    assert sampler_page.main(argv) == 0
+    inserted = page.read_text()
+    previous = "## CellSpace on digits: validation error vs measured latency\n"
+    assert inserted.index(previous) < inserted.index(title) < inserted.index("## Time per trial")
+    assert inserted.count(title) == 1 and marker in inserted
