@@ -12,17 +12,16 @@ P3="--objectives error,latency,params"
 case "${1:?lane a or b}" in
 a)
   R="--results runs/sampler/dpp-a.jsonl --resume --timing-samplers="
-  $PY -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --seeds 5 --budgets 25,50 \
-      --samplers dpp-cheap
-  $PY -m benchmarks.nb201 $R $P3 --problem $C100 --seeds 5 --budgets 25,50 \
-      --samplers dpp-cheap
+  $PY -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --problem $C100 \
+      --problem cifar10:titan_rtx_1 --problem imagenet16-120:pixel3 --seeds 10 \
+      --budgets 25,50,100 --samplers dpp-cheap
   $PY -m benchmarks.nb201 --results runs/sampler/timing.jsonl --resume \
       --problem cifar10:raspi4 --seeds 1 --budgets 200,500,1000 --samplers dpp-cheap \
       --timing-samplers dpp-cheap --timing-trials 1000
   $PY -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 10 --samplers dpp-cheap
   $PY -m benchmarks.cellspace $R --seeds 3 --objectives error,latency \
       --objectives error,latency,params --samplers dpp-cheap,dpp-pareto
-  $PY -m benchmarks.nb201 $R --problem $C100 --seeds 5 --samplers dpp-cheap
+  $PY -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers dpp-cheap
   ;;
 b)
   $PY -m benchmarks.nb201 --results runs/sampler/dpp-a2.jsonl --resume --timing-samplers= \

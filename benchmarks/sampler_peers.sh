@@ -11,6 +11,8 @@ P3="--objectives error,latency,params"
 $PY -m benchmarks.nb201 $R --problem cifar10:raspi4 --seeds 20 --samplers random,tpe,nsga2
 $PY -m benchmarks.nb201 $R $P3 --problem cifar10:raspi4 --problem $C100 --seeds 10 \
     --samplers random,tpe,nsga2
+$PY -m benchmarks.nb201 $R $P3 --problem cifar10:titan_rtx_1 --problem imagenet16-120:pixel3 \
+    --seeds 10 --samplers random,tpe,nsga2
 $PY -m benchmarks.cellspace $R --seeds 20 --objectives error,latency \
     --objectives error,latency,params --samplers random,tpe,nsga2
 $PY -m benchmarks.nb201 $R --problem $C100 --seeds 10 --samplers random,tpe,nsga2
