@@ -80,6 +80,17 @@ class Section:
     targets: tuple[Target, ...] = ()
 
 
+def _three_objectives(pair: str, problem: tuple[str, str, str]) -> Section:
+    """A NAS-Bench-201 pair with parameters as the third objective, judged as issue 17 asks."""
+    return Section(
+        f"NAS-Bench-201, {pair} vs parameters, three objectives",
+        problem,
+        THREE,
+        (25, 50, 100, 200),
+        (Target("dpp-cheap", 50, peer_budget=200),),
+    )
+
+
 SECTIONS = (
     Section(
         "NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4, two objectives",
@@ -99,33 +110,14 @@ SECTIONS = (
         (25, 50, 100, 200),
         (Target("dpp-cheap", 100, peer_budget=200),),
     ),
-    Section(
-        "NAS-Bench-201, CIFAR-10 vs Raspberry Pi 4 vs parameters, three objectives",
-        C10,
-        THREE,
-        (25, 50, 100, 200),
-        (Target("dpp-cheap", 50, peer_budget=200),),
-    ),
-    Section(
-        "NAS-Bench-201, CIFAR-100 vs Pixel (LiteRT) vs parameters, three objectives",
-        C100,
-        THREE,
-        (25, 50, 100, 200),
-        (Target("dpp-cheap", 50, peer_budget=200),),
-    ),
-    Section(
-        "NAS-Bench-201, CIFAR-10 vs Titan RTX vs parameters, three objectives",
-        C10_TITAN,
-        THREE,
-        (25, 50, 100, 200),
-        (Target("dpp-cheap", 50, peer_budget=200),),
-    ),
-    Section(
-        "NAS-Bench-201, ImageNet16-120 vs Pixel 3 vs parameters, three objectives",
-        IN16_PIXEL3,
-        THREE,
-        (25, 50, 100, 200),
-        (Target("dpp-cheap", 50, peer_budget=200),),
+    *(
+        _three_objectives(pair, problem)
+        for pair, problem in (
+            ("CIFAR-10 vs Raspberry Pi 4", C10),
+            ("CIFAR-100 vs Pixel (LiteRT)", C100),
+            ("CIFAR-10 vs Titan RTX", C10_TITAN),
+            ("ImageNet16-120 vs Pixel 3", IN16_PIXEL3),
+        )
     ),
     Section(
         "CellSpace on digits: validation error vs measured latency",
