@@ -2,8 +2,8 @@
 
 The page holds the current results only: every table is computed here from the JSON-lines
 records that ``benchmarks/nb201.py`` and ``benchmarks/cellspace.py`` appended, beside the
-commands that made them. Each target the
-issues set is judged from the same records and printed as met or missed.
+commands that made them. Each target the issues set is judged from the same records and
+printed as met or missed.
 
 Usage (from the repository root, after the commands printed in the page)::
 
@@ -329,6 +329,12 @@ def _provenance(records: list[dict[str, Any]]) -> str:
     )
 
 
+def _next_section(page: str, start: int) -> int:
+    """Where the ``## `` section after the one at ``start`` begins, or the page's end."""
+    end = page.find("\n## ", start + 1)
+    return len(page) if end < 0 else end + 1
+
+
 def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) -> int:
     """Replace the ``## `` sections of ``output`` whose title contains ``only``."""
     chosen = [section for section in SECTIONS if only in section.title]
@@ -343,20 +349,16 @@ def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) ->
         texts[TIMING.title] = timing_text(records)
     titles = [section.title for section in SECTIONS]
     for title, text in texts.items():
-        head = f"## {title}\n"
-        start = page.find(head)
+        start = page.find(f"## {title}\n")
         if start >= 0:
-            end = page.find("\n## ", start + len(head))
-            end = len(page) if end < 0 else end + 1
+            end = _next_section(page, start)
         else:
             # A section new to SECTIONS goes after the nearest one before it that the page has.
-            index = titles.index(title) if title in titles else 0
-            before = [t for t in titles[:index] if f"## {t}\n" in page]
+            earlier = titles[: titles.index(title)] if title in titles else []
+            before = [t for t in earlier if f"## {t}\n" in page]
             if not before:
                 raise SystemExit(f"{output} has no section {title!r}: write it whole first.")
-            after = page.find(f"## {before[-1]}\n")
-            start = page.find("\n## ", after + 1)
-            start = end = len(page) if start < 0 else start + 1
+            start = end = _next_section(page, page.find(f"## {before[-1]}\n"))
         page = page[:start] + text.rstrip("\n") + "\n\n" + page[end:]
     output.write_text(page)
     print(f"rewrote {len(texts) - 1} section(s) of {output} from {len(records)} runs")
