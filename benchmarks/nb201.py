@@ -23,8 +23,8 @@ always recomputed from the records.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 import itertools
 import json
 import multiprocessing
@@ -201,16 +201,40 @@ def _progress(done: int, total: int, record: dict[str, Any], started: float) -> 
     )
 
 
-def _execute(specs: list[RunSpec], jobs: int) -> Iterator[dict[str, Any]]:
-    """Records of ``specs`` as they finish: in this process for one job, else in a pool."""
+def run_all(
+    specs: Sequence[Any],
+    jobs: int,
+    function: Callable[[Any], dict[str, Any]] = run,
+    needed: Callable[[Any], bool] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``function`` of each of ``specs`` as they finish: here for one job, else in a pool.
+
+    Specs are started in order, at most ``jobs`` at a time, and a spec for which ``needed``
+    says ``False`` when its turn comes is skipped (a run beside this one may have done it).
+    """
+    waiting = iter(specs)
+
+    def next_spec() -> Any | None:
+        for spec in waiting:
+            if needed is None or needed(spec):
+                return spec
+        return None
+
     if jobs <= 1:
-        yield from map(run, specs)
+        while (spec := next_spec()) is not None:
+            yield function(spec)
         return
     context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(run, spec) for spec in specs]
-        for future in as_completed(futures):
-            yield future.result()
+        running: set[Future[dict[str, Any]]] = set()
+        while True:
+            while len(running) < jobs and (spec := next_spec()) is not None:
+                running.add(pool.submit(function, spec))
+            if not running:
+                return
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
 
 
 def record_objectives(record: dict[str, Any]) -> tuple[str, ...]:
@@ -261,7 +285,7 @@ def execute(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    for done, record in enumerate(_execute(todo, args.jobs), start=1):
+    for done, record in enumerate(run_all(todo, args.jobs), start=1):
         records.append(record)
         print(_progress(done, len(todo), record, started), flush=True)
         if args.results:

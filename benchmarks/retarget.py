@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 import json
+import os
 from pathlib import Path
+import platform
 import time
 from typing import Any
 import warnings
@@ -37,6 +39,7 @@ import optuna
 from benchmarks._nb201_run import RunSpec, problem_for, run
 from benchmarks._nb201_samplers import sampler_source_hash
 from benchmarks._nb201_table import DEFAULT_TABLE, NB201Problem
+from benchmarks.nb201 import run_all
 
 PEERS = ("random", "tpe", "nsga2")
 
@@ -67,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--results", action="append", help="JSON-lines files: the first is written; repeatable"
     )
     parser.add_argument("--output", help="write the markdown table here")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (runs in parallel)")
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -149,15 +153,26 @@ def _fresh_records(
     return found
 
 
+def _task(task: tuple[str, Any]) -> dict[str, Any]:
+    """One run in a worker: ``("retarget", (pair, seed, args))`` or ``("fresh", RunSpec)``."""
+    kind, payload = task
+    if kind == "retarget":
+        return retarget_run(*payload)
+    return run(payload)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = args.results or []
     stored = _load(results)
     version = sampler_source_hash()
-    rows = []
+    mine: dict[Pair, dict[int, dict[str, Any]]] = {}
+    fresh: dict[Pair, dict[tuple[str, int], dict[str, Any]]] = {}
+    tasks: list[tuple[str, Any]] = []
+    planned: set[tuple[Any, ...]] = set()
     for pair in args.pairs:
-        fresh = _fresh_records(stored, args, pair, version)
-        mine = {
+        fresh[pair] = _fresh_records(stored, args, pair, version)
+        mine[pair] = {
             r["seed"]: r
             for r in stored
             if r.get("kind") == "retarget"
@@ -166,48 +181,84 @@ def main(argv: list[str] | None = None) -> int:
             and r["sampler_source"] == version
         }
         for seed in range(0 if args.report_only else args.seeds):
-            todo = []
-            if seed not in mine:
-                mine[seed] = retarget_run(pair, seed, args)
-                todo.append(mine[seed])
-            # Read the files again: a benchmark run beside this one may have added the fresh
-            # search of this seed meanwhile (no run is repeated).
-            fresh.update(_fresh_records(_load(results), args, pair, version))
+            if seed not in mine[pair]:
+                tasks.append(("retarget", (pair, seed, args)))
             for sampler in ("dpp-cheap", *PEERS):
-                record = fresh.get((sampler, seed))
-                if record is None or record["n_trials"] < max(args.fresh):
-                    spec = RunSpec(
-                        table=args.table,
-                        dataset=pair.dataset,
-                        device=pair.target,
-                        sampler=sampler,
-                        seed=seed,
-                        n_trials=max(args.fresh),
-                        budgets=args.fresh,
-                    )
-                    fresh[(sampler, seed)] = run(spec)
-                    todo.append(fresh[(sampler, seed)])
-            for record in todo:
-                if results:
-                    with open(results[0], "a") as f:
-                        f.write(json.dumps(record) + "\n")
-            r = mine[seed]
+                record = fresh[pair].get((sampler, seed))
+                spec = RunSpec(
+                    table=args.table,
+                    dataset=pair.dataset,
+                    device=pair.target,
+                    sampler=sampler,
+                    seed=seed,
+                    n_trials=max(args.fresh),
+                    budgets=args.fresh,
+                )
+                if (record is None or record["n_trials"] < spec.n_trials) and (
+                    spec.key() not in planned  # two pairs with one target share their runs
+                ):
+                    planned.add(spec.key())
+                    tasks.append(("fresh", spec))
+
+    def needed(task: tuple[str, Any]) -> bool:
+        # Read the files again: a benchmark run beside this one may have added this fresh
+        # search meanwhile (no run is repeated).
+        kind, spec = task
+        if kind != "fresh":
+            return True
+        pair = next(p for p in args.pairs if (p.dataset, p.target) == (spec.dataset, spec.device))
+        found = _fresh_records(_load(results), args, pair, version).get((spec.sampler, spec.seed))
+        if found is None or found["n_trials"] < spec.n_trials:
+            return True
+        _add_fresh(fresh, args, found)
+        return False
+
+    print(f"{len(tasks)} runs to do with {args.jobs} job(s)", flush=True)
+    started = time.perf_counter()
+    for done, record in enumerate(run_all(tasks, args.jobs, _task, needed), start=1):
+        if results:
+            with open(results[0], "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if record.get("kind") == "retarget":
+            pair = Pair(record["dataset"], record["source"], record["target"])
+            mine[pair][record["seed"]] = record
+            what = f"{pair.label} retargeted"
+        else:
+            _add_fresh(fresh, args, record)
+            what = f"{record['dataset']}: {record['device']} fresh {record['sampler']}"
+        print(
+            f"[{done}/{len(tasks)} {time.perf_counter() - started:5.0f}s] {what} seed "
+            f"{record['seed']} done",
+            flush=True,
+        )
+    rows = []
+    for pair in args.pairs:
+        seeds = [s for s in range(args.seeds) if complete(s, mine[pair], fresh[pair], args)]
+        for seed in seeds:
+            r, dpp = mine[pair][seed], fresh[pair][("dpp-cheap", seed)]
             print(
                 f"{pair.label} seed {seed}: copied {r['copied']} gap {r['gap_copied']:.2f}, "
                 f"+{args.more} gap {r['gap_more']:.2f}; fresh DPPSampler "
-                + ", ".join(
-                    f"{b}: {fresh[('dpp-cheap', seed)]['gaps'][str(b)]:.2f}" for b in args.fresh
-                ),
-                flush=True,
+                + ", ".join(f"{b}: {dpp['gaps'][str(b)]:.2f}" for b in args.fresh)
             )
-        seeds = [s for s in range(args.seeds) if complete(s, mine, fresh, args)]
         if seeds:
-            rows.append(report_row(pair, args, seeds, mine, fresh))
-    text = markdown(rows, args)
+            rows.append(report_row(pair, args, seeds, mine[pair], fresh[pair]))
+    text = markdown(rows, args, version)
     print(text)
     if args.output:
         Path(args.output).write_text(text)
     return 0
+
+
+def _add_fresh(
+    fresh: dict[Pair, dict[tuple[str, int], dict[str, Any]]],
+    args: argparse.Namespace,
+    record: dict[str, Any],
+) -> None:
+    """File a fresh search's record under every pair whose target it searched."""
+    for pair in args.pairs:
+        if (pair.dataset, pair.target) == (record["dataset"], record["device"]):
+            fresh[pair][(record["sampler"], record["seed"])] = record
 
 
 def complete(
@@ -248,10 +299,13 @@ def report_row(
     }
 
 
-def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, version: str) -> str:
     first, last = min(args.fresh), max(args.fresh)
     src, more = args.source_trials, args.more
     lines = [
+        f"Measured at DPPSampler source hash {version}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}.",
+        "",
         "Median hypervolume gap on the target device in % over the seeds (lower is "
         f"better): the {src} copies of a {src}-trial search of the source device, after {more} "
         f"more trials on the target, a fresh DPPSampler search of the target at {first} and "

@@ -270,6 +270,26 @@ def timing_text(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+RETARGET_TITLE = "One search, many devices: retargeted searches on NAS-Bench-201"
+
+
+def retarget_text(folder: Path) -> str | None:
+    """The retarget section from ``folder/retarget.md`` (``benchmarks/retarget.py --output``)."""
+    table = folder / "retarget.md"
+    if not table.is_file():
+        return None
+    return "\n".join(
+        [
+            f"## {RETARGET_TITLE}",
+            "",
+            "`benchmarks/retarget.py` (the last command of `sampler_dpp.sh b`); see",
+            "[retarget.md](retarget.md).",
+            "",
+            table.read_text(),
+        ]
+    )
+
+
 INTRO = """# Sampler benchmarks: DPPSampler against Optuna's samplers
 
 Written by `benchmarks/sampler_page.py` from the results files of the scripts below; every
@@ -335,11 +355,14 @@ def _next_section(page: str, start: int) -> int:
     return len(page) if end < 0 else end + 1
 
 
-def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) -> int:
+def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]], folder: Path) -> int:
     """Replace the ``## `` sections of ``output`` whose title contains ``only``."""
     chosen = [section for section in SECTIONS if only in section.title]
     timing = only in TIMING.title
-    if not chosen and not timing:
+    retarget = retarget_text(folder) if only in RETARGET_TITLE else None
+    if not chosen and not timing and retarget is None:
+        if only in RETARGET_TITLE:  # the retarget section's table comes from its own file
+            raise SystemExit(f"Got --only={only!r}, but {folder / 'retarget.md'} is missing.")
         raise SystemExit(f"Got --only={only!r}, but no section title contains it.")
     page = output.read_text()
     # The scripts are always current: their section is rewritten with the chosen ones.
@@ -347,7 +370,9 @@ def _rewrite_sections(output: Path, only: str, records: list[dict[str, Any]]) ->
     texts.update({section.title: section_text(section, records) for section in chosen})
     if timing:
         texts[TIMING.title] = timing_text(records)
-    titles = [section.title for section in SECTIONS]
+    if retarget is not None:
+        texts[RETARGET_TITLE] = retarget
+    titles = [section.title for section in SECTIONS] + [TIMING.title, RETARGET_TITLE]
     for title, text in texts.items():
         start = page.find(f"## {title}\n")
         if start >= 0:
@@ -378,21 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     records = _load(Path(args.results))
     if args.only:
-        return _rewrite_sections(Path(args.output), args.only, records)
+        return _rewrite_sections(Path(args.output), args.only, records, Path(args.results))
     parts = [INTRO, scripts_text()]
     parts[-1] += _provenance(records)
     parts += [section_text(section, records) for section in SECTIONS]
     parts.append(timing_text(records))
-    retarget = Path(args.results) / "retarget.md"
-    if retarget.is_file():
-        parts += [
-            "## One search, many devices: retargeted searches on NAS-Bench-201",
-            "",
-            "`benchmarks/retarget.py` (the last command of `sampler_dpp.sh b`); see",
-            "[retarget.md](retarget.md).",
-            "",
-            retarget.read_text(),
-        ]
+    retarget = retarget_text(Path(args.results))
+    if retarget is not None:
+        parts.append(retarget)
     text = "\n".join(parts).rstrip("\n") + "\n"
     Path(args.output).write_text(text)
     print(f"wrote {args.output}: {len(text.splitlines())} lines from {len(records)} runs")

@@ -141,3 +141,22 @@ def test_first_seed_splits_the_seeds() -> None:
     ]
     with pytest.raises(SystemExit):
         nb201.parse_args(["--seeds=3", "--first-seed=3"])
+
+
+def _square(x: int) -> dict[str, int]:
+    return {"x": x, "square": x * x}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_all_skips_what_is_no_longer_needed(jobs: int) -> None:
+    # ``needed`` is asked when a spec's turn comes, so a run done beside this one is skipped.
+    asked: list[int] = []
+
+    def needed(x: int) -> bool:
+        asked.append(x)
+        return x % 2 == 0
+
+    records = list(nb201.run_all([0, 1, 2, 3, 4], jobs, _square, needed))
+
+    assert sorted(r["square"] for r in records) == [0, 4, 16]
+    assert asked == [0, 1, 2, 3, 4]  # each once, in order

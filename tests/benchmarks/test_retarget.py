@@ -1,9 +1,11 @@
-"""The retarget benchmark's report: rows from the seeds that are complete, nothing run."""
+"""The retarget benchmark: its report from the complete seeds, and a tiny real run."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from benchmarks import retarget
 from benchmarks._nb201_samplers import sampler_source_hash
@@ -67,3 +69,29 @@ def test_report_only_uses_the_complete_seeds(tmp_path: Path) -> None:
         "| cifar10: a -> b | 2 | 1.00 | 0.15 | 0.25 | 0.10 | 0.60 (tpe) | 0.60 | **met** |"
     ]
     assert results.read_text().count("\n") == len(records)  # nothing was run or appended
+
+
+def test_runs_in_parallel_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A real, tiny run in two worker processes: one retargeted study and the four fresh
+    # searches of its seed, each stored once; a second call finds them all and runs nothing.
+    results, output = tmp_path / "r.jsonl", tmp_path / "r.md"
+    argv = ["--seeds", "1", "--pair", "titan_rtx_1:raspi4", "--source-trials", "8"]
+    argv += ["--more", "3", "--fresh", "6,11", "--jobs", "2"]
+    argv += ["--results", str(results), "--output", str(output)]
+
+    assert retarget.main(argv) == 0
+
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    kinds = sorted((r["kind"], r.get("sampler", "")) for r in records)
+    assert kinds == [("nb201", s) for s in ("dpp-cheap", "nsga2", "random", "tpe")] + [
+        ("retarget", "")
+    ]
+    (mine,) = [r for r in records if r["kind"] == "retarget"]
+    assert mine["copied"] == 8 and len(mine["values"]) == 11
+    assert 0 <= mine["gap_more"] <= mine["gap_copied"] <= 100  # new trials lose nothing
+    assert "| cifar10: titan_rtx_1 -> raspi4 | 1 |" in output.read_text()
+    assert "5 runs to do with 2 job(s)" in capsys.readouterr().out
+
+    assert retarget.main(argv) == 0
+    assert "0 runs to do" in capsys.readouterr().out
+    assert len(results.read_text().splitlines()) == len(records)

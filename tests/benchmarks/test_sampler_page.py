@@ -51,3 +51,26 @@ def test_only_rewrites_the_chosen_sections_from_gzipped_records(tmp_path: Path) 
     previous = "## CellSpace on digits: validation error vs measured latency\n"
     assert inserted.index(previous) < inserted.index(title) < inserted.index("## Time per trial")
     assert inserted.count(title) == 1 and marker in inserted
+
+
+def test_only_rewrites_the_retarget_section_from_its_table(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    page = tmp_path / "page.md"
+    assert sampler_page.main([f"--results={results}", f"--output={page}"]) == 0
+    title = f"## {sampler_page.RETARGET_TITLE}\n"
+    assert title not in page.read_text()  # no table yet, no section
+    with pytest.raises(SystemExit, match="retarget.md is missing"):
+        sampler_page.main([f"--results={results}", f"--output={page}", "--only=many devices"])
+    (results / "retarget.md").write_text("| pair | seeds |\n| --- | --- |\n| a -> b | 10 |\n")
+
+    argv = [f"--results={results}", f"--output={page}", "--only=many devices"]
+    assert sampler_page.main(argv) == 0
+    first = page.read_text()
+    assert first.index("## Time per trial") < first.index(title)  # after the last section
+    assert "| a -> b | 10 |" in first
+    (results / "retarget.md").write_text("| pair | seeds |\n| --- | --- |\n| a -> b | 20 |\n")
+    assert sampler_page.main(argv) == 0
+    second = page.read_text()
+    assert "| a -> b | 20 |" in second and "| a -> b | 10 |" not in second
+    assert second.count(title) == 1 and second.replace("| 20 |", "| 10 |") == first
