@@ -11,20 +11,22 @@ Random, TPE and NSGA-II at the largest budget.
 
 Usage (from the repository root)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.retarget --seeds 10 \\
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.retarget --seeds 10 --jobs 2 \\
         --pair titan_rtx_1:raspi4 --pair raspi4:pixel3 --pair pixel3:eyeriss \\
         --results runs/sampler/retarget.jsonl --results runs/sampler/c10.jsonl \\
         --output runs/sampler/retarget.md
 
-Each seed's runs are appended to the first ``--results`` file as they finish, so a stopped run
-loses at most one seed; ``--report-only`` then writes the table from the seeds complete so far
-(the table says how many each pair has).
+Runs go to ``--jobs`` worker processes and are appended to the first ``--results`` file as they
+finish (the others are only read, gzipped where they end in ``.gz``), so a stopped benchmark
+loses only the runs in flight; ``--report-only`` then writes the table from the seeds complete
+so far (the table says how many each pair has).
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+import gzip
 import json
 import os
 from pathlib import Path
@@ -77,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run nothing: report each pair over the seeds --results holds complete",
     )
     args = parser.parse_args(argv)
+    if args.results and args.results[0].endswith(".gz") and not args.report_only:
+        parser.error(
+            f"--results: the first file is written, so not gzipped; got {args.results[0]}"
+        )
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected at least 1, got {args.jobs}")
     pairs = args.pair or ["titan_rtx_1:raspi4", "raspi4:pixel3", "pixel3:eyeriss"]
     args.pairs = [Pair(args.dataset, *p.split(":", 1)) for p in pairs]
     args.fresh = tuple(int(b) for b in args.fresh.split(","))
@@ -127,10 +135,13 @@ def retarget_run(pair: Pair, seed: int, args: argparse.Namespace) -> dict[str, A
 
 
 def _load(paths: list[str]) -> list[dict[str, Any]]:
+    """The records of the JSON-lines files ``paths`` (gzipped where they end in ``.gz``)."""
     records = []
     for path in paths:
         if Path(path).is_file():
-            records += [json.loads(line) for line in Path(path).read_text().splitlines() if line]
+            data = Path(path).read_bytes()
+            text = gzip.decompress(data).decode() if path.endswith(".gz") else data.decode()
+            records += [json.loads(line) for line in text.splitlines() if line]
     return records
 
 
@@ -294,8 +305,28 @@ def report_row(
             for b in args.fresh
         },
         "peer": (best_peer, peers[best_peer]),
+        "curve": _curve(pair, args, [mine[s] for s in seeds]),
         "repeats": int(sum(mine[s]["new_repeats"] for s in seeds)),
         "seconds": float(np.median([mine[s]["source_s"] + mine[s]["more_s"] for s in seeds])),
+    }
+
+
+def _curve(pair: Pair, args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[int, float]:
+    """Median gap on the target after 0, 5, 10, ... and ``--more`` new trials.
+
+    Empty where a record has no values to read it from (records written before they had them).
+    """
+    if not runs or any("values" not in r for r in runs):
+        return {}
+    problem = problem_for(args.table, pair.dataset, pair.target)
+    steps = sorted({*range(0, args.more, 5), args.more})
+    return {
+        k: float(
+            np.median(
+                [problem.hypervolume_gap(np.array(r["values"][: r["copied"] + k])) for r in runs]
+            )
+        )
+        for k in steps
     }
 
 
@@ -326,6 +357,13 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, version: str)
             f"{row['fresh'][first]:.2f} | {row['fresh'][last]:.2f} | "
             f"{row['peer'][1]:.2f} ({row['peer'][0]}) | {ratio:.2f} | **{met}** |"
         )
+    curves = [row for row in rows if row.get("curve")]
+    if curves:
+        steps = ", ".join(str(k) for k in curves[0]["curve"])
+        lines += ["", f"Median gap on the target after {steps} new trials:", ""]
+        for row in curves:
+            gaps = ", ".join(f"{g:.2f}" for g in row["curve"].values())
+            lines.append(f"- {row['pair']}: {gaps}")
     if rows:
         lines.append("")
         lines.append(

@@ -282,7 +282,7 @@ def retarget_text(folder: Path) -> str | None:
         [
             f"## {RETARGET_TITLE}",
             "",
-            "`benchmarks/retarget.py` (the last command of `sampler_dpp.sh b`); see",
+            "`benchmarks/retarget.py` (`sampler_dpp.sh c`); see",
             "[retarget.md](retarget.md).",
             "",
             table.read_text(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -89,9 +90,29 @@ def test_runs_in_parallel_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixt
     (mine,) = [r for r in records if r["kind"] == "retarget"]
     assert mine["copied"] == 8 and len(mine["values"]) == 11
     assert 0 <= mine["gap_more"] <= mine["gap_copied"] <= 100  # new trials lose nothing
-    assert "| cifar10: titan_rtx_1 -> raspi4 | 1 |" in output.read_text()
+    table = output.read_text()
+    assert "| cifar10: titan_rtx_1 -> raspi4 | 1 |" in table
+    curve = f"- cifar10: titan_rtx_1 -> raspi4: {mine['gap_copied']:.2f}, {mine['gap_more']:.2f}"
+    assert "after 0, 3 new trials" in table and curve in table
     assert "5 runs to do with 2 job(s)" in capsys.readouterr().out
 
     assert retarget.main(argv) == 0
     assert "0 runs to do" in capsys.readouterr().out
     assert len(results.read_text().splitlines()) == len(records)
+
+
+def test_reads_gzipped_records_and_refuses_to_write_them(tmp_path: Path) -> None:
+    records = [_retargeted(0, 0.5, 0.1)]
+    records += [
+        _fresh(s, 0, "b", {"100": 0.2, "200": 0.3}) for s in ("dpp-cheap", *retarget.PEERS)
+    ]
+    stored = tmp_path / "r.jsonl.gz"
+    stored.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode()))
+    output = tmp_path / "r.md"
+    argv = ["--seeds", "1", "--pair", "a:b", "--results", str(stored), "--output", str(output)]
+
+    assert retarget.main([*argv, "--report-only"]) == 0
+    assert "| cifar10: a -> b | 1 | 0.50 | 0.10 | 0.20 | 0.30 |" in output.read_text()
+    with pytest.raises(SystemExit) as error:
+        retarget.main(argv)  # would append to a gzipped file
+    assert error.value.code == 2
