@@ -336,7 +336,8 @@ def scripts_text() -> str:
         "`runs/sampler/retarget.md`, which the retarget benchmark writes). The records of the",
         "sections rerun most recently are committed, gzipped, in `benchmarks/results/sampler/`:",
         "`.venv/bin/python -m benchmarks.sampler_page --results benchmarks/results/sampler",
-        "--only CellSpace` rewrites those sections from them (and this one), keeping the rest.",
+        "--only CellSpace` rewrites those sections from them (and this one), keeping the rest;",
+        "`--only 'many devices'` rewrites the retarget section from the `retarget.md` there.",
         "",
     ]
     return "\n".join(parts)
