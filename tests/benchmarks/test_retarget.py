@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks import retarget
 from benchmarks._nb201_samplers import sampler_source_hash
+from benchmarks._nb201_table import DEFAULT_TABLE
 
 
 def _fresh(sampler: str, seed: int, device: str, gaps: dict[str, float]) -> dict:
@@ -72,6 +73,9 @@ def test_report_only_uses_the_complete_seeds(tmp_path: Path) -> None:
     assert results.read_text().count("\n") == len(records)  # nothing was run or appended
 
 
+@pytest.mark.skipif(
+    not DEFAULT_TABLE.is_file(), reason=f"no NAS-Bench-201 table at {DEFAULT_TABLE}"
+)
 def test_runs_in_parallel_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A real, tiny run in two worker processes: one retargeted study and the four fresh
     # searches of its seed, each stored once; a second call finds them all and runs nothing.
