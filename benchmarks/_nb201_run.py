@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 import cProfile
 from dataclasses import asdict, dataclass
+import gzip
 import io
+import json
+from pathlib import Path
 import pstats
 import time
 import traceback
@@ -88,6 +91,13 @@ def problem_for(
         else:
             raise ValueError(f"Got kind={kind!r}, but expected one of {KINDS}.")
     return _PROBLEMS[key]
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of the JSON-lines file ``path``, gzipped where its name ends in ``.gz``."""
+    raw = path.read_bytes()
+    text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def gaps_at(problem: Problem, values: list[list[float]], budgets: tuple[int, ...]) -> dict:

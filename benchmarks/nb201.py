@@ -35,7 +35,15 @@ import time
 from typing import Any
 
 from benchmarks._nb201_report import markdown
-from benchmarks._nb201_run import RunSpec, gaps_at, problem_for, run, task_of, time_at
+from benchmarks._nb201_run import (
+    RunSpec,
+    gaps_at,
+    problem_for,
+    read_records,
+    run,
+    task_of,
+    time_at,
+)
 from benchmarks._nb201_samplers import OURS, SAMPLERS, sampler_source_hash
 from benchmarks._nb201_table import DEFAULT_TABLE, check_objectives
 
@@ -184,8 +192,7 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
 def _load(path: str | None) -> list[dict[str, Any]]:
     if not path or not Path(path).is_file():
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_records(Path(path))
 
 
 def _progress(done: int, total: int, record: dict[str, Any], started: float) -> str:

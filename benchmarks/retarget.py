@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-import gzip
 import json
 import os
 from pathlib import Path
@@ -38,7 +37,7 @@ import warnings
 import numpy as np
 import optuna
 
-from benchmarks._nb201_run import RunSpec, problem_for, run
+from benchmarks._nb201_run import RunSpec, problem_for, read_records, run
 from benchmarks._nb201_samplers import sampler_source_hash
 from benchmarks._nb201_table import DEFAULT_TABLE, NB201Problem
 from benchmarks.nb201 import run_all
@@ -136,13 +135,7 @@ def retarget_run(pair: Pair, seed: int, args: argparse.Namespace) -> dict[str, A
 
 def _load(paths: list[str]) -> list[dict[str, Any]]:
     """The records of the JSON-lines files ``paths`` (gzipped where they end in ``.gz``)."""
-    records = []
-    for path in paths:
-        if Path(path).is_file():
-            data = Path(path).read_bytes()
-            text = gzip.decompress(data).decode() if path.endswith(".gz") else data.decode()
-            records += [json.loads(line) for line in text.splitlines() if line]
-    return records
+    return [r for path in paths if Path(path).is_file() for r in read_records(Path(path))]
 
 
 def _fresh_records(

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-import gzip
-import json
 from pathlib import Path
 import platform
 from typing import Any
@@ -25,7 +23,7 @@ import numpy as np
 
 from benchmarks._cellspace_problem import DEFAULT_TABLE as CELLSPACE_TABLE
 from benchmarks._nb201_report import best_peers, gap_summary, markdown
-from benchmarks._nb201_run import problem_for, time_at
+from benchmarks._nb201_run import problem_for, read_records, time_at
 from benchmarks._nb201_samplers import LABELS
 from benchmarks._nb201_table import DEFAULT_TABLE as NB201_TABLE
 
@@ -147,12 +145,9 @@ def _load(folder: Path) -> list[dict[str, Any]]:
     """Every record of ``folder/*.jsonl`` and of the gzipped copies committed beside them."""
     records = []
     for path in sorted([*folder.glob("*.jsonl"), *folder.glob("*.jsonl.gz")]):
-        raw = path.read_bytes()
-        for line in (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                record["_file"] = path.name.removesuffix(".gz")
-                records.append(record)
+        for record in read_records(path):
+            record["_file"] = path.name.removesuffix(".gz")
+            records.append(record)
     return records
 
 
