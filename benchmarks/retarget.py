@@ -204,14 +204,16 @@ def main(argv: list[str] | None = None) -> int:
                     planned.add(spec.key())
                     tasks.append(("fresh", spec))
 
+    growing = [path for path in results if not path.endswith(".gz")]
+
     def needed(task: tuple[str, Any]) -> bool:
-        # Read the files again: a benchmark run beside this one may have added this fresh
-        # search meanwhile (no run is repeated).
+        # Read the plain files again (gzipped ones are never written): a benchmark run beside
+        # this one may have added this fresh search meanwhile (no run is repeated).
         kind, spec = task
         if kind != "fresh":
             return True
         pair = next(p for p in args.pairs if (p.dataset, p.target) == (spec.dataset, spec.device))
-        found = _fresh_records(_load(results), args, pair, version).get((spec.sampler, spec.seed))
+        found = _fresh_records(_load(growing), args, pair, version).get((spec.sampler, spec.seed))
         if found is None or found["n_trials"] < spec.n_trials:
             return True
         _add_fresh(fresh, args, found)
