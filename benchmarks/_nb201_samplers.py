@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 Problem = Any  # NB201Problem | CellSpaceProblem: values, objectives, cheap, sampler_options
 SamplerFactory = Callable[[Problem, int], optuna.samplers.BaseSampler]
 
+DPP_OPTIONS: dict[str, Any] = {}
+"""Extra ``DPPSampler`` arguments of the runs in this process (``benchmarks/ablation.py``)."""
+
 
 def _dpp(
     problem: NB201Problem | CellSpaceProblem, seed: int, cheap: bool, selection: str = "ehvi"
@@ -35,6 +38,7 @@ def _dpp(
         selection=selection,
         seed=seed,
         **problem.sampler_options,
+        **DPP_OPTIONS,
     )
 
 
