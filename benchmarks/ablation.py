@@ -38,8 +38,7 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-
+from benchmarks._nb201_report import gap_summary
 from benchmarks._nb201_run import RunSpec, read_records, run, task_of
 from benchmarks._nb201_samplers import sampler_source_hash
 from benchmarks._nb201_table import DEFAULT_TABLE, check_objectives
@@ -262,20 +261,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def summary(
     records: Sequence[dict[str, Any]], budgets: Sequence[int]
-) -> dict[str, dict[int, tuple[float, float, float]]]:
-    """Per ablation and budget: (median, 25th, 75th percentile) of the gap over seeds."""
+) -> dict[str, dict[int, tuple[float, float, float, int]]]:
+    """Per ablation and budget: (median, 25th, 75th percentile, runs) of the gap over seeds.
+
+    Every run is of one sampler, so ``gap_summary`` of each ablation's runs is the summary.
+    """
     grouped: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         grouped.setdefault(record["ablation"], []).append(record)
-    out: dict[str, dict[int, tuple[float, float, float]]] = {}
-    for name, runs in grouped.items():
-        out[name] = {}
-        for b in budgets:
-            gaps = [r["gaps"][str(b)] for r in runs if r["gaps"].get(str(b)) is not None]
-            if gaps:
-                q25, q50, q75 = np.percentile(gaps, [25, 50, 75])
-                out[name][b] = (float(q50), float(q25), float(q75))
-    return out
+    return {name: gap_summary(runs, budgets)[SAMPLER] for name, runs in grouped.items()}
 
 
 def _row(cells: Sequence[str]) -> str:
